@@ -86,6 +86,11 @@ type Message struct {
 
 	// Snapshot is set on MsgSnap only.
 	Snapshot *SnapshotMeta
+
+	// Transfer marks the vote requests of an election started by
+	// MsgTimeoutNow: the outgoing leader asked for it, so receivers ignore
+	// their leader lease.
+	Transfer bool
 }
 
 func (m Message) String() string {

@@ -2,29 +2,245 @@ package core
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
 
+	"github.com/raftkit/raftkit/internal/core/tracker"
 	"github.com/raftkit/raftkit/raftpb"
 )
 
-// ErrProposalDropped: STUB FILE, being replaced by the real implementation.
-var ErrProposalDropped = errors.New("core: proposal dropped")
+var (
+	// ErrProposalDropped is returned by Propose when the proposal cannot be
+	// accepted here: this node is not the leader, a leadership transfer is in
+	// progress, or the uncommitted log exceeds its byte budget. The caller
+	// retries, at the leader Lead() names when it names one.
+	ErrProposalDropped = errors.New("core: proposal dropped")
+	// ErrUnknownPeer is returned when a message or request names a node that
+	// is not a member of the configuration.
+	ErrUnknownPeer = errors.New("core: unknown peer")
+	// ErrInvalidMessage is returned by Step for a message that is malformed.
+	ErrInvalidMessage = errors.New("core: invalid message")
+	// ErrNotLeader is returned by leader-only operations on a non-leader.
+	ErrNotLeader = errors.New("core: not leader")
+)
 
-// Raft is STUB.
-type Raft struct{}
+// Raft is the deterministic state machine of one Raft group member. It does
+// no IO, starts no goroutine, reads no clock and draws randomness only from
+// Config.Rand: its output is a function of its inputs alone.
+//
+// Concurrency: a Raft is not safe for concurrent use. One goroutine (or a
+// caller holding a lock) owns it and makes every call.
+type Raft struct {
+	id   uint64
+	term uint64
+	vote uint64
+	role Role
+	lead uint64
 
-func New(cfg Config) (*Raft, error)                                    { panic("stub") }
-func (r *Raft) Tick()                                                  { panic("stub") }
-func (r *Raft) Step(m raftpb.Message) error                            { panic("stub") }
-func (r *Raft) Propose(data ...[]byte) (first, term uint64, err error) { panic("stub") }
-func (r *Raft) Campaign() error                                        { panic("stub") }
-func (r *Raft) HasReady() bool                                         { panic("stub") }
-func (r *Raft) Ready() Ready                                           { panic("stub") }
-func (r *Raft) Advance(rd Ready)                                       { panic("stub") }
-func (r *Raft) AppliedTo(index uint64)                                 { panic("stub") }
-func (r *Raft) Status() Status                                         { panic("stub") }
-func (r *Raft) Lead() uint64                                           { panic("stub") }
-func (r *Raft) Role() Role                                             { panic("stub") }
-func (r *Raft) Term() uint64                                           { panic("stub") }
-func (r *Raft) ReportUnreachable(id uint64)                            { panic("stub") }
-func (r *Raft) ReportSnapshot(id uint64, ok bool)                      { panic("stub") }
-func (r *Raft) TransferLeadership(to uint64) error                     { panic("stub") }
+	log *raftLog
+	trk *tracker.ProgressTracker
+
+	msgs             []raftpb.Message
+	msgsAfterPersist []raftpb.Message
+
+	// electionElapsed counts ticks since the last election timeout reset (a
+	// follower hearing its leader, a leader's check-quorum round).
+	electionElapsed  int
+	heartbeatElapsed int
+	// randomizedElectionTimeout is drawn from [electionTick, 2*electionTick)
+	// at every reset so that candidates rarely collide.
+	randomizedElectionTimeout int
+
+	// leadTransferee is the peer leadership is being handed to, or None.
+	leadTransferee uint64
+	// uncommittedSize is the payload a leader has appended beyond its commit
+	// index in this term.
+	uncommittedSize uint64
+
+	// durableTerm and durableVote are the term and vote the runtime last
+	// reported durable; a message sent while they lag r.term or r.vote waits
+	// for persistence.
+	durableTerm, durableVote uint64
+	// prevHardState and prevSoftState are what the last Ready handed out.
+	prevHardState raftpb.HardState
+	prevSoftState SoftState
+
+	cfg    Config
+	logger *slog.Logger
+}
+
+// New builds a core from the durable state in cfg.Storage. The node starts as
+// a follower (or learner) with no known leader.
+func New(cfg Config) (*Raft, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	hs, cs, err := cfg.Storage.InitialState()
+	if err != nil {
+		return nil, fmt.Errorf("core: reading initial state: %w", err)
+	}
+	log, err := newRaftLog(cfg.Storage, cfg.MaxApplyBytes)
+	if err != nil {
+		return nil, err
+	}
+	r := &Raft{
+		id:     cfg.ID,
+		log:    log,
+		trk:    tracker.NewProgressTracker(cfg.MaxInflightMsgs, cfg.MaxInflightBytes),
+		cfg:    cfg,
+		logger: cfg.Logger.With("node", cfg.ID),
+	}
+	if err := r.trk.ApplyConf(cs, log.lastIndex()); err != nil {
+		return nil, fmt.Errorf("core: initial configuration: %w", err)
+	}
+	if !hs.IsEmpty() {
+		if hs.Commit < log.committed || hs.Commit > log.lastIndex() {
+			return nil, fmt.Errorf("core: hard state commit %d outside log [%d, %d]",
+				hs.Commit, log.committed, log.lastIndex())
+		}
+		log.commitTo(hs.Commit)
+		r.term, r.vote = hs.Term, hs.Vote
+	}
+	if cfg.Applied > 0 {
+		if cfg.Applied > log.committed {
+			return nil, fmt.Errorf("core: applied %d beyond committed %d", cfg.Applied, log.committed)
+		}
+		log.appliedTo(cfg.Applied)
+	}
+	r.durableTerm, r.durableVote = r.term, r.vote
+	r.prevHardState = r.hardState()
+	r.becomeFollower(r.term, 0)
+	r.prevSoftState = r.softState()
+	r.logger.Info("raft core started", "term", r.term, "commit", log.committed,
+		"applied", log.applied, "last", log.lastIndex(), "conf", r.trk.Voters.String())
+	return r, nil
+}
+
+func (r *Raft) hardState() raftpb.HardState {
+	return raftpb.HardState{Term: r.term, Vote: r.vote, Commit: r.log.committed}
+}
+
+func (r *Raft) softState() SoftState { return SoftState{Lead: r.lead, Role: r.role} }
+
+// send queues m, stamping it with this node and term. Messages that promise
+// something about durable state — a vote, a vote request, an acknowledgement
+// of appended entries — or that are sent under a term or vote not yet durable
+// wait for the Ready that persists it. This is where "term and vote are
+// durable before any vote or request leaves the node" is enforced, so no
+// runtime can get it wrong.
+func (r *Raft) send(m raftpb.Message) {
+	m.From = r.id
+	if m.Term == 0 {
+		m.Term = r.term
+	}
+	switch {
+	case m.Type == raftpb.MsgVote, m.Type == raftpb.MsgVoteResp, m.Type == raftpb.MsgAppResp,
+		r.term != r.durableTerm, r.vote != r.durableVote:
+		r.msgsAfterPersist = append(r.msgsAfterPersist, m)
+	default:
+		r.msgs = append(r.msgs, m)
+	}
+}
+
+// HasReady reports whether Ready would return anything.
+//
+// Concurrency: owner goroutine only, like every Raft method.
+func (r *Raft) HasReady() bool {
+	if r.softState() != r.prevSoftState || r.hardState() != r.prevHardState {
+		return true
+	}
+	if len(r.msgs) > 0 || len(r.msgsAfterPersist) > 0 {
+		return true
+	}
+	if r.log.unstable.nextSnapshot() != nil || len(r.log.unstable.nextEntries()) > 0 {
+		return true
+	}
+	return r.log.hasNextCommittedEnts()
+}
+
+// Ready takes the pending work for the runtime; see Ready for the protocol.
+// What it returns is handed out once: the next Ready holds only newer work.
+func (r *Raft) Ready() Ready {
+	var rd Ready
+	if ss := r.softState(); ss != r.prevSoftState {
+		rd.SoftState = &ss
+		r.prevSoftState = ss
+	}
+	if hs := r.hardState(); hs != r.prevHardState {
+		rd.HardState = hs
+		r.prevHardState = hs
+	}
+	rd.Snapshot = r.log.unstable.nextSnapshot()
+	rd.Entries = r.log.unstable.nextEntries()
+	r.log.unstable.acceptInProgress()
+	if ents := r.log.nextCommittedEnts(); len(ents) > 0 {
+		rd.CommittedEntries = ents
+		r.log.applying = ents[len(ents)-1].Index
+		if r.role == RoleLeader {
+			r.reduceUncommittedSize(ents)
+		}
+	}
+	rd.Messages, r.msgs = r.msgs, nil
+	rd.MessagesAfterPersist, r.msgsAfterPersist = r.msgsAfterPersist, nil
+	return rd
+}
+
+// Advance reports that rd's Snapshot, Entries and HardState are durable and
+// its MessagesAfterPersist have been sent. Readys must be advanced in the
+// order they were taken. On the leader this is where its own log counts
+// towards the commit quorum.
+func (r *Raft) Advance(rd Ready) {
+	if !rd.HardState.IsEmpty() {
+		r.durableTerm, r.durableVote = rd.HardState.Term, rd.HardState.Vote
+	}
+	if rd.Snapshot != nil {
+		r.log.unstable.stableSnapTo(rd.Snapshot.Index)
+	}
+	if n := len(rd.Entries); n > 0 {
+		last := rd.Entries[n-1]
+		r.log.unstable.stableTo(last.Index, last.Term)
+	}
+	if r.role == RoleLeader {
+		if r.trk.Progress[r.id].MaybeUpdate(r.log.durableIndex()) && r.maybeCommit() {
+			r.bcastAppend()
+		}
+	}
+}
+
+// AppliedTo reports that the state machine has applied every entry up to
+// index. index must not exceed the commit index.
+func (r *Raft) AppliedTo(index uint64) { r.log.appliedTo(index) }
+
+// Lead returns the leader this node knows of, or 0.
+func (r *Raft) Lead() uint64 { return r.lead }
+
+// Role returns this node's current role.
+func (r *Raft) Role() Role { return r.role }
+
+// Term returns the current term.
+func (r *Raft) Term() uint64 { return r.term }
+
+// Status returns a copy of the node's state for introspection.
+func (r *Raft) Status() Status {
+	s := Status{
+		ID:        r.id,
+		Role:      r.role,
+		Lead:      r.lead,
+		HardState: r.hardState(),
+		Applied:   r.log.applied,
+		LastIndex: r.log.lastIndex(),
+		Config:    r.trk.ConfState(),
+	}
+	if r.role != RoleLeader {
+		return s
+	}
+	for _, id := range r.trk.IDs() {
+		pr := r.trk.Progress[id]
+		s.Progress = append(s.Progress, FollowerStatus{
+			ID: id, Match: pr.Match, Next: pr.Next, State: pr.State.String(),
+			Inflight: pr.Inflights.Count(), InflightSize: pr.Inflights.Bytes(),
+			RecentActive: pr.RecentActive, IsLearner: pr.IsLearner,
+		})
+	}
+	return s
+}
