@@ -101,11 +101,12 @@ func (r *Raft) reduceUncommittedSize(ents []raftpb.Entry) {
 }
 
 // bcastAppend sends pending entries to every peer that can take them, and an
-// empty append (carrying the commit index) to those with nothing new.
+// empty append to those with nothing new that have not yet been told the
+// current commit index.
 func (r *Raft) bcastAppend() {
 	for _, id := range r.trk.IDs() {
 		if id != r.id {
-			r.sendAppend(id, true)
+			r.sendAppend(id, r.trk.Progress[id].SentCommit < r.log.committed)
 		}
 	}
 }
@@ -149,6 +150,7 @@ func (r *Raft) sendOneAppend(to uint64, pr *tracker.Progress, sendIfEmpty bool) 
 		Entries: ents, Commit: r.log.committed,
 	})
 	pr.SentEntries(prevIndex+uint64(len(ents)), raftpb.EntriesSize(ents), len(ents))
+	pr.SentCommit = max(pr.SentCommit, r.log.committed)
 	return true
 }
 
@@ -179,7 +181,9 @@ func (r *Raft) bcastHeartbeat() {
 			continue
 		}
 		// Only what the peer is known to hold may be committed there.
-		commit := min(r.trk.Progress[id].Match, r.log.committed)
+		pr := r.trk.Progress[id]
+		commit := min(pr.Match, r.log.committed)
+		pr.SentCommit = max(pr.SentCommit, commit)
 		r.send(raftpb.Message{To: id, Type: raftpb.MsgHeartbeat, Commit: commit})
 	}
 }
@@ -228,7 +232,7 @@ func (r *Raft) handleAppendResponse(m *raftpb.Message) {
 	if r.maybeCommit() {
 		r.bcastAppend()
 	} else {
-		r.sendAppend(m.From, false)
+		r.sendAppend(m.From, pr.SentCommit < r.log.committed)
 	}
 	if m.From == r.leadTransferee && pr.Match == r.log.lastIndex() {
 		r.sendTimeoutNow(m.From)

@@ -56,6 +56,12 @@ type Progress struct {
 
 	// IsLearner is true for peers that receive the log but do not vote.
 	IsLearner bool
+
+	// SentCommit is the highest commit index sent to the peer. When the
+	// leader's commit index passes it and no entry is pending, the leader
+	// sends an empty append so the peer can apply without waiting for the
+	// next heartbeat.
+	SentCommit uint64
 }
 
 // NewProgress returns the progress of a peer whose log is assumed to end at
