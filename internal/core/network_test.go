@@ -33,6 +33,8 @@ type network struct {
 	pending []raftpb.Message
 	// trace records every delivered message, for assertions on traffic.
 	trace []raftpb.Message
+	// lean turns off the trace and the applied-entry record (benchmarks).
+	lean bool
 }
 
 type configOpt func(*Config)
@@ -101,7 +103,9 @@ func (nw *network) persist(id uint64) {
 	nw.pending = append(nw.pending, rd.MessagesAfterPersist...)
 	n.r.Advance(rd)
 	if k := len(rd.CommittedEntries); k > 0 {
-		n.applied = append(n.applied, rd.CommittedEntries...)
+		if !nw.lean {
+			n.applied = append(n.applied, rd.CommittedEntries...)
+		}
 		n.r.AppliedTo(rd.CommittedEntries[k-1].Index)
 	}
 }
@@ -134,7 +138,9 @@ func (nw *network) deliver(m raftpb.Message) {
 	if !ok {
 		return
 	}
-	nw.trace = append(nw.trace, m)
+	if !nw.lean {
+		nw.trace = append(nw.trace, m)
+	}
 	if err := n.r.Step(m); err != nil {
 		nw.t.Fatalf("step %v: %v", m, err)
 	}
