@@ -200,8 +200,8 @@ func (r *Raft) Advance(rd Ready) {
 		last := rd.Entries[n-1]
 		r.log.unstable.stableTo(last.Index, last.Term)
 	}
-	if r.role == RoleLeader {
-		if r.trk.Progress[r.id].MaybeUpdate(r.log.durableIndex()) && r.maybeCommit() {
+	if self := r.trk.Progress[r.id]; r.role == RoleLeader && self != nil {
+		if self.MaybeUpdate(r.log.durableIndex()) && r.maybeCommit() {
 			r.bcastAppend()
 		}
 	}
