@@ -266,8 +266,12 @@ func (r *Raft) handleHeartbeatResponse(m *raftpb.Message) {
 	if pr.State == tracker.StateReplicate && pr.Inflights.Full() {
 		pr.Inflights.FreeFirstOne()
 	}
+	// A lagging peer gets an append even if nothing new is pending: in a
+	// pipeline whose messages were lost, Next is already past the last index,
+	// and only an (empty) append at Next-1 makes the peer reveal the gap by
+	// rejecting it, after which the peer probes and is repaired.
 	if pr.Match < r.log.lastIndex() {
-		r.sendAppend(m.From, false)
+		r.sendAppend(m.From, true)
 	}
 }
 
