@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The project's test command (the one the README names and .ci/run runs).
+# Needs only Go; everything else comes through the module proxy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "not gofmt-formatted:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+# Every package under the race detector. The randomized simulator is
+# single-goroutine, so under -race it runs a reduced seed count there.
+echo "== go test -race"
+go test -race -count=1 ./...
+
+# The full randomized safety run (RAFTTEST_SEEDS, default 2000) without the
+# race detector, which would only slow a single-goroutine simulation down.
+echo "== randomized simulation"
+go test -count=1 -run 'TestRandomizedSafety' ./rafttest/
