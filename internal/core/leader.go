@@ -68,6 +68,9 @@ func (r *Raft) Propose(data ...[]byte) (first, term uint64, err error) {
 	if r.leadTransferee != raftpb.None {
 		return 0, 0, fmt.Errorf("%w: leadership transfer to %d in progress", ErrProposalDropped, r.leadTransferee)
 	}
+	if r.log.lastIndex()+uint64(len(data)) >= MaxIndex {
+		return 0, 0, fmt.Errorf("%w: log index would exceed %d", ErrProposalDropped, uint64(MaxIndex))
+	}
 	ents := make([]raftpb.Entry, len(data))
 	var size uint64
 	for i, d := range data {
@@ -161,13 +164,20 @@ func (r *Raft) sendSnapshot(to uint64, pr *tracker.Progress) bool {
 	if !pr.RecentActive {
 		return false // no point streaming a snapshot into a dead link
 	}
+	if r.log.unstable.snapshot != nil {
+		// This node's own snapshot is not durable yet; storage would offer an
+		// older one. Retry once it is persisted.
+		return false
+	}
 	meta, err := r.log.storage.Snapshot()
 	if errors.Is(err, storage.ErrSnapshotTemporarilyUnavailable) {
 		return false
 	}
 	mustStorage(err)
-	if meta.IsEmpty() {
-		panic("core: entries compacted but storage has no snapshot")
+	if meta.IsEmpty() || meta.Index < pr.Next-1 {
+		r.logger.Error("peer needs compacted entries but storage has no snapshot covering them",
+			"to", to, "next", pr.Next, "snapshot", meta.Index)
+		return false
 	}
 	pr.BecomeSnapshot(meta.Index)
 	r.logger.Info("sending snapshot", "to", to, "index", meta.Index, "term", meta.Term)
@@ -206,7 +216,7 @@ func (r *Raft) handleAppendResponse(m *raftpb.Message) {
 	}
 	pr.RecentActive = true
 	if m.Reject {
-		if pr.MaybeDecrTo(m.Index, r.nextIndexFromHint(m)) {
+		if pr.MaybeDecrTo(m.Index, min(r.nextIndexFromHint(m), r.log.lastIndex()+1)) {
 			r.sendAppend(m.From, false)
 		}
 		return

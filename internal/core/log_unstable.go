@@ -19,6 +19,16 @@ type unstable struct {
 	entries          []raftpb.Entry
 	offset           uint64
 	offsetInProgress uint64
+
+	// epoch counts the rewrites of the unstable tail: overwrites of entries
+	// and snapshot restores. A Ready records the epoch it was taken in, and
+	// Advance marks its entries durable only if no rewrite happened since.
+	// Matching (index, term) alone is not enough: a tail can be overwritten
+	// and then rewritten with the very same entries by a later leader while
+	// that newer write is still in flight, and the older Ready's durability
+	// says nothing about it. Skipping is safe: the Ready that carries the
+	// rewrite is persisted after the older one and marks the tail durable.
+	epoch uint64
 }
 
 // maybeFirstIndex returns the first index of the log if a pending snapshot
@@ -86,7 +96,10 @@ func (u *unstable) acceptInProgress() {
 // been overwritten with a different term, the durable write is of entries that
 // no longer exist here and nothing changes: the newer entries await their own
 // Advance.
-func (u *unstable) stableTo(i, t uint64) {
+func (u *unstable) stableTo(i, t, epoch uint64) {
+	if epoch != u.epoch {
+		return
+	}
 	gt, ok := u.maybeTerm(i)
 	if !ok || gt != t || i < u.offset {
 		return
@@ -127,6 +140,7 @@ func (u *unstable) restore(s raftpb.SnapshotMeta) {
 	u.entries = nil
 	u.snapshot = &s
 	u.snapshotInProgress = false
+	u.epoch++
 }
 
 // truncateAndAppend appends ents, first dropping any unstable entries at or
@@ -142,10 +156,12 @@ func (u *unstable) truncateAndAppend(ents []raftpb.Entry) {
 		u.entries = append([]raftpb.Entry(nil), ents...)
 		u.offset = from
 		u.offsetInProgress = u.offset
+		u.epoch++
 	default:
 		kept := u.entries[:from-u.offset]
 		u.entries = append(append(make([]raftpb.Entry, 0, len(kept)+len(ents)), kept...), ents...)
 		u.offsetInProgress = min(u.offsetInProgress, from)
+		u.epoch++
 	}
 }
 

@@ -170,6 +170,7 @@ func (r *Raft) Ready() Ready {
 		rd.HardState = hs
 		r.prevHardState = hs
 	}
+	rd.logEpoch = r.log.unstable.epoch
 	rd.Snapshot = r.log.unstable.nextSnapshot()
 	rd.Entries = r.log.unstable.nextEntries()
 	r.log.unstable.acceptInProgress()
@@ -198,7 +199,7 @@ func (r *Raft) Advance(rd Ready) {
 	}
 	if n := len(rd.Entries); n > 0 {
 		last := rd.Entries[n-1]
-		r.log.unstable.stableTo(last.Index, last.Term)
+		r.log.unstable.stableTo(last.Index, last.Term, rd.logEpoch)
 	}
 	if self := r.trk.Progress[r.id]; r.role == RoleLeader && self != nil {
 		if self.MaybeUpdate(r.log.durableIndex()) && r.maybeCommit() {

@@ -43,6 +43,9 @@ type Ready struct {
 	// MessagesAfterPersist may be sent only after this Ready's Snapshot,
 	// Entries and HardState (and those of every earlier Ready) are durable.
 	MessagesAfterPersist []raftpb.Message
+
+	// logEpoch is the unstable log's rewrite epoch when the Ready was taken.
+	logEpoch uint64
 }
 
 // MustPersist reports whether the Ready carries anything for storage.

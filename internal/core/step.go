@@ -50,8 +50,19 @@ func (r *Raft) Step(m raftpb.Message) error {
 	return nil
 }
 
+// MaxIndex bounds every term and log index the core accepts. Nothing honest
+// comes near it (2^62 entries at a billion a second last 146 years), and the
+// margin keeps index arithmetic (Index+len(Entries), term+1) from wrapping
+// when a peer sends garbage.
+const MaxIndex = 1 << 62
+
 func (r *Raft) validate(m *raftpb.Message) error {
 	switch {
+	case m.Term >= MaxIndex || m.Index >= MaxIndex || m.LogTerm >= MaxIndex ||
+		m.Commit >= MaxIndex || m.RejectHint >= MaxIndex || uint64(len(m.Entries)) >= MaxIndex-m.Index:
+		return fmt.Errorf("%w: %s term or index out of range", ErrInvalidMessage, m.Type)
+	case m.Snapshot != nil && (m.Snapshot.Index >= MaxIndex || m.Snapshot.Term >= MaxIndex):
+		return fmt.Errorf("%w: %s snapshot index out of range", ErrInvalidMessage, m.Type)
 	case m.Type >= raftpb.NumMessageTypes:
 		return fmt.Errorf("%w: type %d", ErrInvalidMessage, m.Type)
 	case m.Term == 0:
@@ -68,6 +79,17 @@ func (r *Raft) validate(m *raftpb.Message) error {
 			return fmt.Errorf("%w: %s entry %d has index %d, want %d", ErrInvalidMessage,
 				m.Type, i, m.Entries[i].Index, m.Index+uint64(i)+1)
 		}
+		if m.Entries[i].Term > m.Term || m.Entries[i].Term == 0 {
+			return fmt.Errorf("%w: %s entry %d has term %d in a term-%d message", ErrInvalidMessage,
+				m.Type, m.Entries[i].Index, m.Entries[i].Term, m.Term)
+		}
+	}
+	// A leader's own log bounds what any follower of its term can have
+	// acknowledged or been probed at; anything beyond is not an honest answer
+	// and would send Next past the log.
+	if r.role == RoleLeader && m.Type == raftpb.MsgAppResp && m.Term == r.term && m.Index > r.log.lastIndex() {
+		return fmt.Errorf("%w: %s at index %d beyond the leader's last index %d", ErrInvalidMessage,
+			m.Type, m.Index, r.log.lastIndex())
 	}
 	return nil
 }
