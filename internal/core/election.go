@@ -130,7 +130,7 @@ func (r *Raft) electionWon() {
 // granted to a candidate whose log is at least as up to date as ours, if we
 // have not voted for someone else in this term; a pre-vote, to a candidate
 // that would win such a vote in the next term. Term checks ran in Step.
-func (r *Raft) handleVoteRequest(m *raftpb.Message) {
+func (r *Raft) handleVoteRequest(m raftpb.Message) {
 	canVote := r.vote == m.From ||
 		(r.vote == raftpb.None && r.lead == raftpb.None) ||
 		(m.Type == raftpb.MsgPreVote && m.Term > r.term)
@@ -152,7 +152,7 @@ func (r *Raft) handleVoteRequest(m *raftpb.Message) {
 	r.send(resp)
 }
 
-func (r *Raft) handleVoteResponse(m *raftpb.Message) {
+func (r *Raft) handleVoteResponse(m raftpb.Message) {
 	r.trk.RecordVote(m.From, !m.Reject)
 	switch _, _, res := r.trk.TallyVotes(); res {
 	case quorum.VoteWon:
@@ -164,7 +164,7 @@ func (r *Raft) handleVoteResponse(m *raftpb.Message) {
 
 // handleTimeoutNow starts an election at once because the leader is handing
 // over leadership; pre-vote and leases are skipped since the leader asked.
-func (r *Raft) handleTimeoutNow(m *raftpb.Message) {
+func (r *Raft) handleTimeoutNow(m raftpb.Message) {
 	if r.promotable() {
 		r.logger.Info("leadership transfer: campaigning at leader's request", "from", m.From, "term", r.term)
 		r.startElection(true)

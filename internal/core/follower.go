@@ -20,7 +20,7 @@ func (r *Raft) heardFromLeader(from uint64) {
 // (sent once durable), or with a rejection carrying a conflict hint: the term
 // of our entry at the probed index and the first index of that term, so the
 // leader can skip a whole term per round trip instead of one index.
-func (r *Raft) handleAppendEntries(m *raftpb.Message) {
+func (r *Raft) handleAppendEntries(m raftpb.Message) {
 	r.heardFromLeader(m.From)
 	if m.Index < r.log.committed {
 		// Everything up to committed already matches the leader.
@@ -42,7 +42,7 @@ func (r *Raft) handleAppendEntries(m *raftpb.Message) {
 	r.send(resp)
 }
 
-func (r *Raft) handleHeartbeat(m *raftpb.Message) {
+func (r *Raft) handleHeartbeat(m raftpb.Message) {
 	r.heardFromLeader(m.From)
 	// The leader caps Commit at what it knows we hold, so this is safe.
 	r.log.commitTo(min(m.Commit, r.log.lastIndex()))
@@ -51,7 +51,7 @@ func (r *Raft) handleHeartbeat(m *raftpb.Message) {
 
 // handleSnapshot installs a snapshot that covers entries this log lacks and
 // acknowledges the new last index once the snapshot is durable.
-func (r *Raft) handleSnapshot(m *raftpb.Message) {
+func (r *Raft) handleSnapshot(m raftpb.Message) {
 	r.heardFromLeader(m.From)
 	s := *m.Snapshot
 	if r.restore(s) {

@@ -209,14 +209,14 @@ func (r *Raft) maybeCommit() bool {
 	return true
 }
 
-func (r *Raft) handleAppendResponse(m *raftpb.Message) {
+func (r *Raft) handleAppendResponse(m raftpb.Message) {
 	pr := r.trk.Progress[m.From]
 	if pr == nil {
 		return
 	}
 	pr.RecentActive = true
 	if m.Reject {
-		if pr.MaybeDecrTo(m.Index, min(r.nextIndexFromHint(m), r.log.lastIndex()+1)) {
+		if pr.MaybeDecrTo(m.Index, min(r.nextIndexFromHint(&m), r.log.lastIndex()+1)) {
 			r.sendAppend(m.From, false)
 		}
 		return
@@ -266,7 +266,7 @@ func (r *Raft) nextIndexFromHint(m *raftpb.Message) uint64 {
 	return m.RejectHint
 }
 
-func (r *Raft) handleHeartbeatResponse(m *raftpb.Message) {
+func (r *Raft) handleHeartbeatResponse(m raftpb.Message) {
 	pr := r.trk.Progress[m.From]
 	if pr == nil {
 		return

@@ -8,7 +8,7 @@ import (
 
 // stepFunc handles one message type in one role. Handlers run after the term
 // checks in Step, so m.Term == r.term except where a handler says otherwise.
-type stepFunc func(r *Raft, m *raftpb.Message)
+type stepFunc func(r *Raft, m raftpb.Message)
 
 // handlers is the dispatch table handlers[role][type]. A nil entry means the
 // role ignores that message. The table is built once and never modified.
@@ -45,7 +45,7 @@ func (r *Raft) Step(m raftpb.Message) error {
 		return nil
 	}
 	if h := handlers[r.role][m.Type]; h != nil {
-		h(r, &m)
+		h(r, m)
 	}
 	return nil
 }
