@@ -10,11 +10,10 @@ import (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultMaxInflightMsgs   = 256
-	DefaultMaxBatchEntries   = 1024
-	DefaultMaxBatchBytes     = 512 << 10
-	DefaultMaxApplyBytes     = 4 << 20
-	DefaultMaxUncommittedLog = 0 // unlimited
+	DefaultMaxInflightMsgs = 256
+	DefaultMaxBatchEntries = 1024
+	DefaultMaxBatchBytes   = 512 << 10
+	DefaultMaxApplyBytes   = 4 << 20
 )
 
 // Rand is the random source the core draws election timeouts from. Both

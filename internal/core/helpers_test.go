@@ -52,9 +52,9 @@ func (nw *network) deliverHold(hold func(m raftpb.Message) bool, msgs ...raftpb.
 	return nw.stabilizeHold(hold)
 }
 
-// persistReady does for a Ready already taken from node id what persist
-// does: make it durable, apply its committed entries, queue its messages and
-// advance the core.
+// persistReady makes a Ready taken from node id durable, queues its
+// messages, advances the core and applies its committed entries, in the
+// order core.Ready prescribes.
 func (nw *network) persistReady(id uint64, rd Ready) {
 	nw.t.Helper()
 	n := nw.nodes[id]
@@ -76,7 +76,9 @@ func (nw *network) persistReady(id uint64, rd Ready) {
 	nw.pending = append(nw.pending, rd.MessagesAfterPersist...)
 	n.r.Advance(rd)
 	if k := len(rd.CommittedEntries); k > 0 {
-		n.applied = append(n.applied, rd.CommittedEntries...)
+		if !nw.lean {
+			n.applied = append(n.applied, rd.CommittedEntries...)
+		}
 		n.r.AppliedTo(rd.CommittedEntries[k-1].Index)
 	}
 }

@@ -80,35 +80,8 @@ func newTestRaft(t testing.TB, id uint64, st *storage.MemoryStorage, opts ...con
 
 func (nw *network) node(id uint64) *Raft { return nw.nodes[id].r }
 
-// persist takes one Ready from node id, makes it durable, applies committed
-// entries and queues its messages.
-func (nw *network) persist(id uint64) {
-	n := nw.nodes[id]
-	rd := n.r.Ready()
-	nw.pending = append(nw.pending, rd.Messages...)
-	if rd.Snapshot != nil {
-		if err := n.st.ApplySnapshot(*rd.Snapshot); err != nil {
-			nw.t.Fatalf("node %d: apply snapshot: %v", id, err)
-		}
-		n.applied = nil
-	}
-	if len(rd.Entries) > 0 {
-		if err := n.st.Append(rd.Entries); err != nil {
-			nw.t.Fatalf("node %d: append: %v", id, err)
-		}
-	}
-	if !rd.HardState.IsEmpty() {
-		n.st.SetHardState(rd.HardState)
-	}
-	nw.pending = append(nw.pending, rd.MessagesAfterPersist...)
-	n.r.Advance(rd)
-	if k := len(rd.CommittedEntries); k > 0 {
-		if !nw.lean {
-			n.applied = append(n.applied, rd.CommittedEntries...)
-		}
-		n.r.AppliedTo(rd.CommittedEntries[k-1].Index)
-	}
-}
+// persist takes one Ready from node id and hands it to persistReady.
+func (nw *network) persist(id uint64) { nw.persistReady(id, nw.node(id).Ready()) }
 
 // flushReadies persists every pending Ready of every node.
 func (nw *network) flushReadies() {
