@@ -1,0 +1,58 @@
+package vfs
+
+import (
+	"io"
+	"os"
+)
+
+// File is an open file. Offsets are bytes from the start of the file.
+//
+// Concurrency: a File may be used by one goroutine at a time, except that
+// ReadAt may run concurrently with other ReadAt calls.
+type File interface {
+	io.Reader
+	io.ReaderAt
+	io.Writer
+	io.WriterAt
+	io.Closer
+	// Sync makes the file's contents (not its name) durable.
+	Sync() error
+	// Truncate changes the file's size; extending fills with zeros.
+	Truncate(size int64) error
+	// Size returns the current size.
+	Size() (int64, error)
+	// Preallocate reserves space for [off, off+length) so later writes there
+	// need not allocate blocks; the size is not changed. Implementations
+	// without such a facility succeed without doing anything.
+	Preallocate(off, length int64) error
+}
+
+// FS is a file system. Names are slash-separated paths as the os package
+// takes them.
+//
+// Concurrency: safe for concurrent use.
+type FS interface {
+	// Create creates or truncates name and opens it for reading and writing.
+	Create(name string) (File, error)
+	// Open opens an existing file read-only.
+	Open(name string) (File, error)
+	// OpenRW opens an existing file for reading and writing, without
+	// truncating it.
+	OpenRW(name string) (File, error)
+	// Remove deletes a file or an empty directory.
+	Remove(name string) error
+	// RemoveAll deletes a directory tree; a missing path is not an error.
+	RemoveAll(name string) error
+	// Rename atomically replaces newname with oldname.
+	Rename(oldname, newname string) error
+	// MkdirAll creates a directory and any missing parents.
+	MkdirAll(dir string) error
+	// ReadDir returns the names in dir, sorted.
+	ReadDir(dir string) ([]string, error)
+	// Stat reports whether name exists and its size. A missing name returns
+	// an error satisfying errors.Is(err, fs.ErrNotExist).
+	Stat(name string) (os.FileInfo, error)
+	// SyncDir makes the creations, renames and removals of names in dir
+	// durable.
+	SyncDir(dir string) error
+}
