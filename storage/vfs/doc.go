@@ -10,6 +10,11 @@
 //   - the existence of a name (create, rename, remove) is durable once the
 //     parent directory has been synced with SyncDir.
 //
+// MemFS adds what tests need on top: Crash and CrashKeepPartial (torn
+// writes), fault injection (InjectFault, with the ErrIO and ErrNoSpace
+// constants) and a capacity limit. To keep tests practical it treats the
+// directories MkdirAll creates as durable at once.
+//
 // The package owns the FS and File interfaces, the OS implementation, and
 // MemFS. It never interprets file contents, starts no goroutines and holds no
 // package-level mutable state.

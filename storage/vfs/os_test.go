@@ -1,0 +1,123 @@
+package vfs
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+)
+
+func TestOS(t *testing.T) { exerciseFS(t, OS{}, t.TempDir()) }
+
+// exerciseFS runs one scenario against any FS; MemFS runs it too, which
+// checks that it behaves like the operating system. root must be an empty
+// directory.
+func exerciseFS(t *testing.T, fsys FS, root string) {
+	t.Helper()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantSize := func(f File, want int64) {
+		t.Helper()
+		if n, err := f.Size(); err != nil || n != want {
+			t.Fatalf("Size = %d, %v; want %d", n, err, want)
+		}
+	}
+	dir := filepath.Join(root, "d", "e")
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+
+	if _, err := fsys.Create(a); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Create in a missing directory: %v", err)
+	}
+	must(fsys.MkdirAll(dir))
+	must(fsys.MkdirAll(dir)) // idempotent
+	f, err := fsys.Create(a)
+	must(err)
+	if n, err := f.Write([]byte("hello world")); n != 11 || err != nil {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	must(f.Sync())
+	wantSize(f, 11)
+	must(f.Preallocate(0, 1<<16))
+	wantSize(f, 11) // Preallocate keeps the size
+	must(f.Truncate(5))
+	wantSize(f, 5)
+	buf := make([]byte, 10)
+	if n, err := f.ReadAt(buf, 0); n != 5 || err != io.EOF || string(buf[:n]) != "hello" {
+		t.Fatalf("ReadAt = %d %q, %v", n, buf[:n], err)
+	}
+	must(f.Close())
+
+	must(fsys.Rename(a, b))
+	must(fsys.SyncDir(dir))
+	if names, err := fsys.ReadDir(dir); err != nil || !slices.Equal(names, []string{"b"}) {
+		t.Fatalf("ReadDir = %v, %v", names, err)
+	}
+	fi, err := fsys.Stat(b)
+	must(err)
+	if fi.Name() != "b" || fi.Size() != 5 || fi.IsDir() || !fi.Mode().IsRegular() {
+		t.Fatalf("Stat(b) = %s %d %v %v", fi.Name(), fi.Size(), fi.IsDir(), fi.Mode())
+	}
+	if fi, err := fsys.Stat(dir); err != nil || !fi.IsDir() || fi.Name() != "e" {
+		t.Fatalf("Stat(dir) = %v, %v", fi, err)
+	}
+	if _, err := fsys.Stat(a); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Stat of the old name: %v", err)
+	}
+
+	r, err := fsys.Open(b)
+	must(err)
+	if n, err := r.Read(buf[:3]); n != 3 || err != nil || string(buf[:3]) != "hel" {
+		t.Fatalf("Read = %d %q, %v", n, buf[:n], err)
+	}
+	if n, err := r.Read(buf); n != 2 || err != nil || string(buf[:2]) != "lo" {
+		t.Fatalf("Read = %d %q, %v", n, buf[:n], err)
+	}
+	if n, err := r.Read(buf); n != 0 || err != io.EOF {
+		t.Fatalf("Read at EOF = %d, %v", n, err)
+	}
+	if _, err := r.Write([]byte("x")); !errors.Is(err, syscall.EBADF) {
+		t.Fatalf("Write on a read-only file: %v", err)
+	}
+	must(r.Close())
+
+	w, err := fsys.OpenRW(b)
+	must(err)
+	if _, err := w.WriteAt([]byte("J"), 0); err != nil { // does not move the offset
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("XY")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := w.ReadAt(buf[:5], 0); n != 5 || err != nil || string(buf[:5]) != "XYllo" {
+		t.Fatalf("ReadAt = %d %q, %v", n, buf[:n], err)
+	}
+	must(w.Close())
+	if _, err := fsys.OpenRW(a); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenRW of a missing file: %v", err)
+	}
+
+	c, err := fsys.Create(b) // truncates
+	must(err)
+	wantSize(c, 0)
+	must(c.Close())
+	if err := fsys.Remove(filepath.Join(root, "d")); err == nil {
+		t.Fatal("Remove of a non-empty directory succeeded")
+	}
+	must(fsys.Remove(b))
+	if err := fsys.Remove(b); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Remove of a missing file: %v", err)
+	}
+	must(fsys.RemoveAll(filepath.Join(root, "d")))
+	must(fsys.RemoveAll(filepath.Join(root, "missing")))
+	must(fsys.SyncDir(root))
+	if names, err := fsys.ReadDir(root); err != nil || len(names) != 0 {
+		t.Fatalf("ReadDir(root) = %v, %v", names, err)
+	}
+}
