@@ -6,7 +6,14 @@
 // snapshot's metadata. Writes are never issued by the core; the runtime applies
 // the core's Ready output to storage and then tells the core what is durable.
 //
-// The package owns the interfaces, the sentinel errors and the memory
-// implementations. It never starts goroutines and holds no package-level
-// mutable state.
+// LogStorage, MetaStorage and SnapshotStorage are what the runtime writes:
+// the log of one group (the shared implementation is storage/logengine), its
+// term and vote (FileMeta: atomic replace through a temp file, fsync, rename
+// and a directory fsync), and its snapshots (FileSnapshots: one directory of
+// files per snapshot plus a checksummed manifest, made visible by rename).
+// All file access goes through the storage/vfs seam.
+//
+// The package owns the interfaces, the sentinel errors, the memory
+// implementations and the file-backed meta and snapshot storage. It never
+// starts goroutines and holds no package-level mutable state.
 package storage
