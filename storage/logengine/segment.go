@@ -1,0 +1,84 @@
+package logengine
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/raftkit/raftkit/storage/vfs"
+)
+
+// segment is one log file. Fields other than seq and name are guarded by
+// Engine.mu; the writer goroutine, the only mutator, may read them without it.
+type segment struct {
+	seq  uint64
+	name string
+	// rf is the read handle Entries preads through (concurrent ReadAt is
+	// allowed by vfs.File).
+	rf vfs.File
+	// size is the end of the valid data: records are in [headerSize, size).
+	size int64
+	// live is the sum of the encoded sizes of the entries some group still
+	// indexes in this segment.
+	live int64
+	// groups maps each group with a record in this segment to the offset of
+	// its last record here; GC uses it to decide whether deleting the
+	// segment needs a checkpoint of the group.
+	groups map[uint64]int64
+}
+
+func segmentName(dir string, seq uint64) string {
+	return path.Join(dir, fmt.Sprintf("%020d.log", seq))
+}
+
+// parseSegmentName returns the seq of a segment file name (base name only).
+func parseSegmentName(name string) (uint64, bool) {
+	digits, ok := strings.CutSuffix(name, ".log")
+	if !ok || len(digits) != 20 {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil || seq == 0 {
+		return 0, false
+	}
+	return seq, true
+}
+
+func newSegment(dir string, seq uint64) *segment {
+	return &segment{seq: seq, name: segmentName(dir, seq), groups: map[uint64]int64{}}
+}
+
+// createSegment creates, preallocates, heads and syncs segment seq, then
+// syncs the directory so the name is durable. It returns the write handle
+// and the segment with its read handle open.
+func createSegment(fs vfs.FS, dir string, seq uint64, size int64) (vfs.File, *segment, error) {
+	s := newSegment(dir, seq)
+	f, err := fs.Create(s.name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create %s: %w", s.name, err)
+	}
+	fail := func(op string, err error) (vfs.File, *segment, error) {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s %s: %w", op, s.name, err)
+	}
+	if err := f.Preallocate(0, size); err != nil {
+		return fail("preallocate", err)
+	}
+	if _, err := f.WriteAt(appendHeader(nil, seq), 0); err != nil {
+		return fail("write header of", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail("sync", err)
+	}
+	if err := fs.SyncDir(dir); err != nil {
+		return fail("sync directory of", err)
+	}
+	rf, err := fs.Open(s.name)
+	if err != nil {
+		return fail("open", err)
+	}
+	s.rf = rf
+	s.size = headerSize
+	return f, s, nil
+}
