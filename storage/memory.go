@@ -256,3 +256,29 @@ func (s *MemoryStorage) Clone() *MemoryStorage {
 	}
 	return c
 }
+
+var _ LogStorage = (*MemoryStorage)(nil)
+
+// TruncatePrefix implements LogStorage: it discards the entries before
+// index, as Compact(index-1) does. Truncating at or below the first index is
+// a no-op, as the LogStorage contract allows repeating it.
+//
+// Concurrency: safe for concurrent use.
+func (s *MemoryStorage) TruncatePrefix(index uint64) error {
+	first, _ := s.FirstIndex()
+	if index <= first {
+		return nil
+	}
+	return s.Compact(index - 1)
+}
+
+// Reset implements LogStorage: the log restarts after (index, term) with the
+// current configuration, as if a snapshot there had been installed.
+//
+// Concurrency: safe for concurrent use.
+func (s *MemoryStorage) Reset(index, term uint64) error {
+	s.mu.Lock()
+	cs := s.cs.Clone()
+	s.mu.Unlock()
+	return s.ApplySnapshot(raftpb.SnapshotMeta{Index: index, Term: term, ConfState: cs})
+}

@@ -422,3 +422,33 @@ func TestMemoryStorageConcurrent(t *testing.T) {
 	}()
 	wg.Wait()
 }
+
+func TestMemoryStorageAsLogStorage(t *testing.T) {
+	s := NewMemoryStorage()
+	var ls LogStorage = s
+	ents := []raftpb.Entry{{Term: 1, Index: 1}, {Term: 1, Index: 2}, {Term: 2, Index: 3}}
+	if err := ls.Append(ents); err != nil {
+		t.Fatal(err)
+	}
+	if err := ls.TruncatePrefix(3); err != nil {
+		t.Fatal(err)
+	}
+	if first, _ := ls.FirstIndex(); first != 3 {
+		t.Fatalf("first index %d after TruncatePrefix(3), want 3", first)
+	}
+	if term, err := ls.Term(2); err != nil || term != 1 {
+		t.Fatalf("Term(2) = %d, %v; want 1 (the entry before the first)", term, err)
+	}
+	if err := ls.TruncatePrefix(2); err != nil {
+		t.Fatalf("repeating a lower prefix truncation: %v", err)
+	}
+	if err := ls.Reset(10, 4); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := ls.FirstIndex()
+	last, _ := ls.LastIndex()
+	term, _ := ls.Term(10)
+	if first != 11 || last != 10 || term != 4 {
+		t.Fatalf("after Reset(10, 4): first %d last %d term %d", first, last, term)
+	}
+}
