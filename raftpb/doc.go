@@ -3,7 +3,8 @@
 // snapshot metadata.
 //
 // The package owns only plain values and their invariants. It never performs IO,
-// never allocates goroutines, and holds no mutable package-level state. A binary
-// codec for these types arrives with the transport; until then they are only
-// passed by value inside one process.
+// never allocates goroutines, and holds no mutable package-level state. Message
+// (with its Entries and snapshot meta) and HardState have hand-written, versioned
+// binary encodings, MarshalAppend/Size/Unmarshal, which the TCP transport uses to
+// carry them between processes; Message.MarshalAppend documents the wire format.
 package raftpb
