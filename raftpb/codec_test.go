@@ -244,7 +244,9 @@ func TestMessageHugeCountsBounded(t *testing.T) {
 			})
 			runtime.ReadMemStats(&after)
 			// Only the error value is allocated: a handful of small objects.
-			if allocs > 8 {
+			// The count is exact only without the race detector (see
+			// raceEnabled); the byte bound below holds either way.
+			if !raceEnabled && allocs > 8 {
 				t.Errorf("%v allocations per rejected Unmarshal", allocs)
 			}
 			if perRun := (after.TotalAlloc - before.TotalAlloc) / (runs + 1); perRun > 2048 {

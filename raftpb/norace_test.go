@@ -1,0 +1,5 @@
+//go:build !race
+
+package raftpb
+
+const raceEnabled = false
