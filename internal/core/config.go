@@ -57,6 +57,10 @@ type Config struct {
 	// MaxApplyBytes bounds the committed entries handed out by one Ready.
 	// Default 4 MiB; at least one entry always goes.
 	MaxApplyBytes uint64
+	// MaxApplyingEntries bounds the committed entries handed out and not yet
+	// reported applied with AppliedTo: the back-pressure that keeps a slow
+	// state machine from queueing the whole log in memory. Zero: unbounded.
+	MaxApplyingEntries uint64
 	// MaxUncommittedBytes bounds the payload a leader accepts beyond its
 	// commit index; proposals past it fail with ErrProposalDropped so that
 	// slow followers cannot grow leader memory without bound. Zero: unbounded.

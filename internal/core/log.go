@@ -26,6 +26,10 @@ type raftLog struct {
 	applied uint64
 
 	maxApplyBytes uint64
+	// maxApplying bounds applying-applied, so that a slow state machine
+	// cannot make the runtime queue committed entries without bound; 0 is
+	// unbounded.
+	maxApplying uint64
 }
 
 func newRaftLog(st storage.LogReader, maxApplyBytes uint64) (*raftLog, error) {
@@ -274,13 +278,17 @@ func (l *raftLog) hasNextCommittedEnts() bool {
 }
 
 // maxAppliable is the highest index that may be handed out for application:
-// committed, and durable locally so that applying never runs ahead of what a
-// restart would find.
+// committed, durable locally so that applying never runs ahead of what a
+// restart would find, and within maxApplying of applied.
 func (l *raftLog) maxAppliable() uint64 {
 	if l.unstable.snapshot != nil {
 		return 0
 	}
-	return min(l.committed, l.unstable.offset-1)
+	hi := min(l.committed, l.unstable.offset-1)
+	if l.maxApplying > 0 {
+		hi = min(hi, l.applied+l.maxApplying)
+	}
+	return hi
 }
 
 // nextCommittedEnts returns the next batch to apply, bounded by maxApplyBytes.

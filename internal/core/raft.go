@@ -83,6 +83,7 @@ func New(cfg Config) (*Raft, error) {
 	if err != nil {
 		return nil, err
 	}
+	log.maxApplying = cfg.MaxApplyingEntries
 	r := &Raft{
 		id:     cfg.ID,
 		log:    log,

@@ -215,3 +215,44 @@ func TestLostAppendsResentAfterHeal(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxApplyingEntriesBoundsHandedOut: with MaxApplyingEntries set, the
+// core hands out no more committed entries than that beyond what the
+// runtime reported applied, and resumes as AppliedTo reports progress.
+func TestMaxApplyingEntriesBoundsHandedOut(t *testing.T) {
+	nw := newNetwork(t, 1, func(c *Config) { c.MaxApplyingEntries = 2 })
+	nw.campaign(1)
+	l := nw.node(1)
+	for i := range 5 {
+		if _, _, err := l.Propose([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd := l.Ready()
+	if err := nw.nodes[1].st.Append(rd.Entries); err != nil {
+		t.Fatal(err)
+	}
+	l.Advance(rd)
+	if c := l.log.committed; c != 6 {
+		t.Fatalf("committed %d, want 6", c)
+	}
+	take := func() []uint64 {
+		rd := l.Ready()
+		l.Advance(rd)
+		return entryIndexes(rd.CommittedEntries)
+	}
+	if got := take(); !slices.Equal(got, []uint64{2, 3}) {
+		t.Fatalf("handed out %v, want [2 3]", got)
+	}
+	if got := take(); len(got) != 0 || l.HasReady() {
+		t.Fatalf("handed out %v beyond the bound before AppliedTo", got)
+	}
+	l.AppliedTo(2)
+	if got := take(); !slices.Equal(got, []uint64{4}) {
+		t.Fatalf("after AppliedTo(2) handed out %v, want [4]", got)
+	}
+	l.AppliedTo(4)
+	if got := take(); !slices.Equal(got, []uint64{5, 6}) {
+		t.Fatalf("after AppliedTo(4) handed out %v, want [5 6]", got)
+	}
+}
