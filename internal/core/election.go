@@ -149,6 +149,10 @@ func (r *Raft) handleVoteRequest(m raftpb.Message) {
 	} else {
 		resp.Reject = true
 	}
+	// Elections are rare and are what operators ask about first, so every
+	// answer is logged.
+	r.logger.Info("answering "+m.Type.String(), "candidate", m.From, "candidate_term", m.Term,
+		"granted", !resp.Reject, "term", r.term, "voted_for", r.vote)
 	r.send(resp)
 }
 

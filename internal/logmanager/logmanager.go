@@ -1,0 +1,154 @@
+package logmanager
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/raftkit/raftkit/raftpb"
+	"github.com/raftkit/raftkit/storage"
+	"github.com/raftkit/raftkit/storage/logengine"
+)
+
+// LogManager serves one group's log to its core and queues the group's
+// appends to the host's log engine.
+//
+// Concurrency: not safe for concurrent use. Its owner is whichever worker is
+// running the group (at most one at a time); the engine and meta storage it
+// wraps are safe for concurrent use on their own.
+type LogManager struct {
+	engine *logengine.Engine
+	group  uint64
+	log    *logengine.GroupLog
+	meta   storage.MetaStorage
+	conf   raftpb.ConfState
+	cache  tailCache
+	// durable is the last index known durable in the engine: what the
+	// commit recorded with a HardState is clamped to, so that a restart
+	// never finds a commit index beyond its log.
+	durable uint64
+	stored  raftpb.HardState
+}
+
+// New builds the LogManager of group on engine. conf is the group's
+// configuration (until configuration entries exist it comes from the
+// group's options). maxCacheBytes bounds the tail cache; 0 disables it.
+func New(engine *logengine.Engine, group uint64, meta storage.MetaStorage, conf raftpb.ConfState, maxCacheBytes uint64) (*LogManager, error) {
+	hs, err := meta.HardState()
+	if err != nil {
+		return nil, fmt.Errorf("logmanager: group %d: reading hard state: %w", group, err)
+	}
+	lm := &LogManager{
+		engine: engine, group: group, log: engine.Group(group), meta: meta,
+		conf: conf.Clone(), stored: hs,
+	}
+	lm.cache.maxBytes = maxCacheBytes
+	if lm.durable, err = lm.log.LastIndex(); err != nil {
+		return nil, fmt.Errorf("logmanager: group %d: reading last index: %w", group, err)
+	}
+	return lm, nil
+}
+
+// InitialState returns the stored HardState and the group's configuration.
+func (lm *LogManager) InitialState() (raftpb.HardState, raftpb.ConfState, error) {
+	return lm.stored, lm.conf.Clone(), nil
+}
+
+// FirstIndex is the engine's first index for the group.
+func (lm *LogManager) FirstIndex() (uint64, error) { return lm.log.FirstIndex() }
+
+// LastIndex is the last durable index: the core never asks the storage for
+// entries it has not seen become durable.
+func (lm *LogManager) LastIndex() (uint64, error) { return lm.log.LastIndex() }
+
+// Term returns the term of entry i, from the cache when it holds i.
+func (lm *LogManager) Term(i uint64) (uint64, error) {
+	if t, ok := lm.cache.term(i); ok {
+		return t, nil
+	}
+	return lm.log.Term(i)
+}
+
+// Entries returns [lo, hi) bounded by maxBytes, from the cache for the part
+// it holds and from the engine for the part before it.
+func (lm *LogManager) Entries(lo, hi, maxBytes uint64) ([]raftpb.Entry, error) {
+	first := lm.cache.first()
+	if first == 0 || lo >= lm.cache.next() || hi <= first {
+		return lm.log.Entries(lo, hi, maxBytes)
+	}
+	if lo >= first {
+		return lm.cache.slice(lo, hi, maxBytes), nil
+	}
+	head, err := lm.log.Entries(lo, first, maxBytes)
+	if err != nil || uint64(len(head)) < first-lo {
+		return head, err
+	}
+	var size uint64
+	for i := range head {
+		size += head[i].Size()
+	}
+	if size >= maxBytes {
+		return head, nil
+	}
+	tail := lm.cache.slice(first, hi, maxBytes-size)
+	// The first cached entry may be larger than what is left of the budget;
+	// slice returns it anyway, but only the first entry of a reply may
+	// exceed maxBytes.
+	if len(tail) > 0 && size+tail[0].Size() > maxBytes {
+		return head, nil
+	}
+	return append(head[:len(head):len(head)], tail...), nil
+}
+
+// Snapshot reports that no snapshot exists yet while the log starts at 1;
+// snapshots arrive with the snapshot executor.
+func (lm *LogManager) Snapshot() (raftpb.SnapshotMeta, error) {
+	first, err := lm.log.FirstIndex()
+	if err != nil {
+		return raftpb.SnapshotMeta{}, err
+	}
+	if first > 1 {
+		return raftpb.SnapshotMeta{}, storage.ErrSnapshotTemporarilyUnavailable
+	}
+	return raftpb.SnapshotMeta{ConfState: lm.conf.Clone()}, nil
+}
+
+// Append puts ents in the tail cache at once (they replace any cached
+// entries at or after ents[0].Index) and queues them to the engine; done is
+// called from the engine's writer goroutine once they are durable or the
+// write failed. Appends become durable in the order they were queued.
+func (lm *LogManager) Append(ents []raftpb.Entry, done func(error)) {
+	lm.cache.append(ents)
+	lm.engine.Submit([]logengine.Write{{Group: lm.group, Entries: ents}}, done)
+}
+
+// MarkDurable records that the log is durable up to last (the owner calls
+// it when an Append's done reports success).
+func (lm *LogManager) MarkDurable(last uint64) { lm.durable = last }
+
+// SaveHardState makes the term and vote of hs durable before it returns.
+// A change of commit alone is not written (the commit index is recovered
+// from the leader after a restart); when written, the commit is clamped to
+// the durable log.
+func (lm *LogManager) SaveHardState(hs raftpb.HardState) error {
+	if hs.Term == lm.stored.Term && hs.Vote == lm.stored.Vote {
+		return nil
+	}
+	hs.Commit = min(hs.Commit, lm.durable)
+	if hs.Commit < lm.stored.Commit && hs.Term == lm.stored.Term {
+		hs.Commit = lm.stored.Commit
+	}
+	if err := lm.meta.SetHardState(hs); err != nil {
+		return fmt.Errorf("logmanager: group %d: %w", lm.group, err)
+	}
+	lm.stored = hs
+	return nil
+}
+
+// CacheBytes is the payload held by the tail cache.
+func (lm *LogManager) CacheBytes() uint64 { return lm.cache.bytes }
+
+// IsStorageError reports whether err came from storage rather than from the
+// protocol (compacted or unavailable ranges are protocol events).
+func IsStorageError(err error) bool {
+	return err != nil && !errors.Is(err, storage.ErrCompacted) && !errors.Is(err, storage.ErrUnavailable)
+}
