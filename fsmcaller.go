@@ -1,0 +1,197 @@
+package raftkit
+
+import (
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+
+	"github.com/raftkit/raftkit/raftpb"
+)
+
+// applyKind says what an applyItem asks of the state machine.
+type applyKind uint8
+
+const (
+	applyEntries applyKind = iota
+	applyLeaderStart
+	applyLeaderStop
+	applyStartFollowing
+	applyStopFollowing
+	applyConfiguration
+	applyError
+	applyShutdown
+)
+
+// applyItem is one unit of work for the apply loop, in the order the raft
+// worker produced it, so callbacks interleave with entries exactly as the
+// log and role changes did.
+type applyItem struct {
+	kind applyKind
+	ents []raftpb.Entry
+	futs []*Future // parallel to ents; nil, or nil where not proposed here
+	term uint64
+	lctx LeaderChangeContext
+	conf Configuration
+	err  error
+	done chan struct{} // closed after applyShutdown
+}
+
+// fsmCaller is a group's apply loop (SOFAJRaft's FSMCaller): it runs the
+// state machine on the host's apply pool, one item after another, never two
+// at once, and tells each task's Future its result.
+type fsmCaller struct {
+	n     *Node
+	sm    StateMachine
+	state schedState
+
+	mu     sync.Mutex
+	queue  []applyItem
+	bytes  atomic.Uint64 // payload of queued entries, for back-pressure
+	spare  []applyItem
+	failed atomic.Bool
+
+	applied atomic.Uint64
+	it      Iterator // owned by the running apply worker
+}
+
+func (f *fsmCaller) sched() *schedState { return &f.state }
+
+func entriesBytes(ents []raftpb.Entry) uint64 {
+	var b uint64
+	for i := range ents {
+		b += ents[i].Size()
+	}
+	return b
+}
+
+// enqueue hands an item to the apply loop. Safe for concurrent use.
+func (f *fsmCaller) enqueue(item applyItem) {
+	f.bytes.Add(entriesBytes(item.ents))
+	f.mu.Lock()
+	f.queue = append(f.queue, item)
+	f.mu.Unlock()
+	f.n.host.applyPool.schedule(f)
+}
+
+// run drains the queue; called by an apply worker.
+func (f *fsmCaller) run() {
+	f.mu.Lock()
+	items := f.queue
+	f.queue, f.spare = f.spare[:0], nil
+	f.mu.Unlock()
+	var applied uint64
+	for i := range items {
+		if idx := f.process(&items[i]); idx > applied {
+			applied = idx
+		}
+		items[i] = applyItem{}
+	}
+	f.mu.Lock()
+	f.spare = items[:0]
+	f.mu.Unlock()
+	if applied > 0 {
+		f.applied.Store(applied)
+		f.n.reportApplied(applied)
+	}
+}
+
+// process runs one item and returns the last index it applied, or 0.
+func (f *fsmCaller) process(item *applyItem) uint64 {
+	switch item.kind {
+	case applyEntries:
+		defer f.bytes.Add(-entriesBytes(item.ents))
+		return f.applyEntries(item)
+	case applyShutdown:
+		f.call("OnShutdown", func() { f.sm.OnShutdown() })
+		close(item.done)
+		return 0
+	}
+	if f.failed.Load() && item.kind != applyError {
+		return 0
+	}
+	switch item.kind {
+	case applyLeaderStart:
+		f.call("OnLeaderStart", func() { f.sm.OnLeaderStart(item.term) })
+	case applyLeaderStop:
+		f.call("OnLeaderStop", func() { f.sm.OnLeaderStop(item.lctx) })
+	case applyStartFollowing:
+		f.call("OnStartFollowing", func() { f.sm.OnStartFollowing(item.lctx) })
+	case applyStopFollowing:
+		f.call("OnStopFollowing", func() { f.sm.OnStopFollowing(item.lctx) })
+	case applyConfiguration:
+		f.call("OnConfigurationCommitted", func() { f.sm.OnConfigurationCommitted(item.conf) })
+	case applyError:
+		f.call("OnError", func() { f.sm.OnError(item.err) })
+	}
+	return 0
+}
+
+// applyEntries runs StateMachine.Apply over one batch. Once the state
+// machine has failed, later batches are not applied: their tasks fail and
+// the applied index stops where the state machine stopped.
+func (f *fsmCaller) applyEntries(item *applyItem) uint64 {
+	if f.failed.Load() {
+		failFutures(item.futs, f.n.errState())
+		return 0
+	}
+	f.it.reset(item.ents, item.futs)
+	err := f.call("Apply", func() {
+		if err := f.sm.Apply(&f.it); err != nil {
+			panic(applyFailure{err})
+		}
+	})
+	if err == nil && !f.it.consumed() {
+		err = newError(CodeStateMachine, nil, "Apply returned before consuming entry %d of its batch",
+			f.it.ents[max(f.it.pos, 0)].Index)
+		f.fail(err)
+	}
+	if err != nil {
+		failFutures(item.futs, err)
+		return 0
+	}
+	for i, fut := range item.futs {
+		if fut != nil {
+			e := &item.ents[i]
+			fut.complete(Result{Index: e.Index, Term: e.Term, Value: f.it.vals[i], Err: f.it.errs[i]})
+		}
+	}
+	clear(f.it.vals)
+	return item.ents[len(item.ents)-1].Index
+}
+
+// applyFailure carries an error returned by Apply through call's recover.
+type applyFailure struct{ err error }
+
+// call runs a state machine callback, turning a panic (or an Apply error)
+// into the group's error state so that a faulty state machine can never
+// loop on the same entry or continue from a state it did not reach.
+func (f *fsmCaller) call(what string, fn func()) (err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if ae, ok := r.(applyFailure); ok {
+			err = newError(CodeStateMachine, ae.err, "%s", what)
+		} else {
+			err = newError(CodeStateMachine, nil, "%s panicked: %v\n%s", what, r, debug.Stack())
+		}
+		f.fail(err)
+	}()
+	fn()
+	return nil
+}
+
+func (f *fsmCaller) fail(err error) {
+	if f.failed.CompareAndSwap(false, true) {
+		f.n.enterError(err)
+	}
+}
+
+func failFutures(futs []*Future, err error) {
+	for _, fut := range futs {
+		if fut != nil {
+			fut.complete(Result{Err: err})
+		}
+	}
+}

@@ -1,0 +1,178 @@
+package raftkit
+
+import (
+	"github.com/raftkit/raftkit/internal/core"
+	"github.com/raftkit/raftkit/raftpb"
+)
+
+// onSoftState turns role and leader changes into state machine callbacks,
+// queued behind the entries already handed to the apply loop so the state
+// machine sees them in the order they happened.
+func (n *Node) onSoftState(ss core.SoftState) {
+	w := &n.w
+	prev := w.soft
+	w.soft = ss
+	term := w.rn.Term()
+	w.lastTerm = term
+	n.publishView()
+	if prev.Role == core.RoleLeader && ss.Role != core.RoleLeader {
+		n.log.Info("stopped leading", "term", term, "leader", ss.Lead)
+		if w.led != 0 {
+			w.led = 0
+			n.fsm.enqueue(applyItem{kind: applyLeaderStop, lctx: n.lctx(ss.Lead, term)})
+		}
+	}
+	if ss.Role == core.RoleLeader && prev.Role != core.RoleLeader {
+		n.log.Info("became leader", "term", term)
+	}
+	if w.follows != 0 && w.follows != ss.Lead {
+		n.fsm.enqueue(applyItem{kind: applyStopFollowing, lctx: n.lctx(w.follows, term)})
+		w.follows = 0
+	}
+	if ss.Lead != 0 && ss.Lead != n.id && w.follows != ss.Lead {
+		w.follows = ss.Lead
+		n.log.Info("following leader", "leader", ss.Lead, "addr", n.addrs[ss.Lead], "term", term)
+		n.fsm.enqueue(applyItem{kind: applyStartFollowing, lctx: n.lctx(ss.Lead, term)})
+	}
+}
+
+func (n *Node) lctx(lead, term uint64) LeaderChangeContext {
+	return LeaderChangeContext{LeaderID: lead, LeaderAddr: n.addrs[lead], Term: term}
+}
+
+// publishView updates what Apply and Leader read without the worker.
+func (n *Node) publishView() {
+	w := &n.w
+	n.view.Store(&nodeView{role: Role(w.soft.Role), lead: w.soft.Lead, term: w.rn.Term()})
+}
+
+// dispatchCommitted matches committed entries with the tasks waiting for
+// them and queues the batch to the apply loop. A task whose index now holds
+// an entry of another term lost its entry to another leader's log.
+func (n *Node) dispatchCommitted(ents []raftpb.Entry) {
+	w := &n.w
+	var futs []*Future
+	startLeader := false
+	for i := range ents {
+		e := &ents[i]
+		for len(w.pending) > 0 && w.pending[0].index <= e.Index {
+			p := w.pending[0]
+			w.pending[0] = pendingTask{}
+			w.pending = w.pending[1:]
+			if p.index == e.Index && p.term == e.Term {
+				if futs == nil {
+					futs = make([]*Future, len(ents))
+				}
+				futs[i] = p.fut
+			} else {
+				p.fut.complete(Result{Index: p.index, Term: p.term, Err: &Error{Code: CodeLeaderChanged,
+					Msg: "the entry was replaced by another leader's log"}})
+			}
+		}
+		// The leader's own no-op of its term being applied means every entry
+		// committed before the term is applied too: the moment the state
+		// machine may start serving as leader.
+		if e.Type == raftpb.EntryNoop && w.soft.Role == core.RoleLeader && e.Term == w.rn.Term() && w.led != e.Term {
+			startLeader = true
+		}
+	}
+	n.fsm.enqueue(applyItem{kind: applyEntries, ents: ents, futs: futs})
+	if startLeader {
+		w.led = w.rn.Term()
+		n.fsm.enqueue(applyItem{kind: applyLeaderStart, term: w.led})
+	}
+}
+
+// failPendingFrom fails the waiting tasks at or after index, whose entries
+// this node's log no longer holds.
+func (n *Node) failPendingFrom(index uint64) {
+	w := &n.w
+	k := len(w.pending)
+	for k > 0 && w.pending[k-1].index >= index {
+		k--
+	}
+	for _, p := range w.pending[k:] {
+		p.fut.complete(Result{Index: p.index, Term: p.term, Err: &Error{Code: CodeLeaderChanged,
+			Msg: "the entry was replaced by another leader's log"}})
+	}
+	clear(w.pending[k:])
+	w.pending = w.pending[:k]
+}
+
+func (n *Node) failTasks(tasks []taskReq, err error) {
+	var freed uint64
+	for _, t := range tasks {
+		freed += t.bytes
+		t.fut.complete(Result{Err: err})
+	}
+	if freed > 0 {
+		n.mu.Lock()
+		n.taskBytes -= freed
+		n.mu.Unlock()
+	}
+}
+
+// closedErr is why a task can no longer be served.
+func (n *Node) closedErr() error {
+	if err := n.errState(); err != nil {
+		return err
+	}
+	return &Error{Code: CodeShuttingDown, Msg: "node shut down"}
+}
+
+// leaveProtocol stops the group from taking part in raft after a failure:
+// the core is never stepped again (its state may be inconsistent), waiting
+// tasks fail, and peers see the node as down.
+func (n *Node) leaveProtocol() {
+	w := &n.w
+	err := n.closedErr()
+	for _, p := range w.pending {
+		p.fut.complete(Result{Index: p.index, Term: p.term, Err: err})
+	}
+	w.pending = nil
+	if v := n.view.Load(); v.role != RoleFollower || v.lead != 0 {
+		n.view.Store(&nodeView{term: v.term})
+	}
+}
+
+// finishStop completes Shutdown on the raft worker.
+func (n *Node) finishStop() {
+	w := &n.w
+	final := n.snapshotStatus()
+	final.State = StateShutdown
+	n.final.Store(&final)
+	w.done = true
+	n.leaveProtocol()
+	n.host.removeNode(n)
+	n.log.Info("node shut down")
+	n.fsm.enqueue(applyItem{kind: applyShutdown, done: n.stopped})
+}
+
+// snapshotStatus builds a Status on the raft worker.
+func (n *Node) snapshotStatus() Status {
+	w := &n.w
+	if w.done {
+		return *n.final.Load()
+	}
+	cs := w.rn.Status()
+	s := Status{
+		GroupID: n.group, NodeID: n.id, Role: Role(cs.Role),
+		Term: cs.HardState.Term, Vote: cs.HardState.Vote, Leader: cs.Lead, LeaderAddr: n.addrs[cs.Lead],
+		CommitIndex: cs.HardState.Commit, AppliedIndex: n.fsm.applied.Load(), LastIndex: cs.LastIndex,
+		Voters: cs.Config.Voters, Learners: cs.Config.Learners,
+		PendingTasks: len(w.pending), ApplyQueueBytes: n.fsm.bytes.Load(), LogCacheBytes: w.lm.CacheBytes(),
+	}
+	if err := n.failure.Load(); err != nil {
+		s.State, s.Err = StateError, err
+	}
+	for _, p := range cs.Progress {
+		if p.ID == n.id {
+			continue
+		}
+		s.Followers = append(s.Followers, FollowerStatus{
+			ID: p.ID, Addr: n.addrs[p.ID], Match: p.Match, Next: p.Next, State: p.State,
+			Inflight: p.Inflight, InflightBytes: p.InflightSize, RecentActive: p.RecentActive, IsLearner: p.IsLearner,
+		})
+	}
+	return s
+}

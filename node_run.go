@@ -1,0 +1,227 @@
+package raftkit
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/raftkit/raftkit/internal/core"
+	"github.com/raftkit/raftkit/raftpb"
+)
+
+// maxReadiesPerRun bounds the Readys one run processes before yielding the
+// worker to other groups; the group is scheduled again if more remain.
+const maxReadiesPerRun = 64
+
+// run is one turn of the group on a raft worker: take what arrived, step
+// the core, and carry out its Readys.
+func (n *Node) run() {
+	n.mu.Lock()
+	in := n.in
+	n.in = n.spare
+	n.mu.Unlock()
+
+	w := &n.w
+	if !w.done {
+		n.runCore(&in)
+	}
+	if w.done || n.failure.Load() != nil {
+		n.failTasks(in.tasks, n.closedErr())
+	}
+	if len(in.status) > 0 {
+		s := n.snapshotStatus()
+		for _, ch := range in.status {
+			ch <- s
+		}
+	}
+	clear(in.msgs)
+	clear(in.tasks)
+	clear(in.status)
+	n.mu.Lock()
+	n.spare = inbox{msgs: in.msgs[:0], tasks: in.tasks[:0], status: in.status[:0]}
+	n.mu.Unlock()
+}
+
+// runCore steps the core with the inbox. A panic from the core (it panics
+// on storage read errors it cannot handle) puts the group into the error
+// state instead of crashing the host.
+func (n *Node) runCore(in *inbox) {
+	w := &n.w
+	defer func() {
+		if r := recover(); r != nil {
+			n.enterError(newError(CodeStorage, nil, "raft core: %v\n%s", r, debug.Stack()))
+			n.leaveProtocol()
+		}
+	}()
+	if in.stop {
+		n.finishStop()
+		return
+	}
+	if in.failed || n.failure.Load() != nil {
+		n.leaveProtocol()
+		return
+	}
+	if in.applied > w.applied {
+		w.applied = in.applied
+		w.rn.AppliedTo(in.applied)
+	}
+	for range in.ticks {
+		w.rn.Tick()
+	}
+	for i := range in.msgs {
+		if err := w.rn.Step(in.msgs[i]); err != nil {
+			n.log.Debug("message refused", "type", in.msgs[i].Type, "from", in.msgs[i].From, "err", err)
+		}
+	}
+	n.propose(in.tasks)
+	in.tasks = in.tasks[:0]
+	n.drainReady()
+	if t := w.rn.Term(); t != w.lastTerm {
+		w.lastTerm = t
+		n.publishView()
+	}
+}
+
+// propose turns queued tasks into one proposal per run.
+func (n *Node) propose(tasks []taskReq) {
+	if len(tasks) == 0 {
+		return
+	}
+	w := &n.w
+	var freed uint64
+	defer func() {
+		n.mu.Lock()
+		n.taskBytes -= freed
+		n.mu.Unlock()
+	}()
+	term := w.rn.Term()
+	data := make([][]byte, 0, len(tasks))
+	keep := tasks[:0]
+	for _, t := range tasks {
+		freed += t.bytes
+		if t.term != 0 && t.term != term {
+			t.fut.complete(Result{Err: &Error{Code: CodeStaleTerm,
+				Msg: fmt.Sprintf("expected term %d, leader is in term %d", t.term, term)}})
+			continue
+		}
+		data = append(data, t.data)
+		keep = append(keep, t)
+	}
+	if len(keep) == 0 {
+		return
+	}
+	first, term, err := w.rn.Propose(data...)
+	if err != nil {
+		var rerr error = n.notLeader(w.rn.Lead())
+		if errors.Is(err, core.ErrProposalDropped) && w.rn.Role() == core.RoleLeader {
+			rerr = &Error{Code: CodeBusy, Msg: "uncommitted log over budget", Err: err}
+		}
+		n.failTasks(keep, rerr)
+		return
+	}
+	// Entries at or after first were just appended by this leader, so any
+	// older task still waiting at those indexes lost its entry.
+	n.failPendingFrom(first)
+	for i, t := range keep {
+		w.pending = append(w.pending, pendingTask{index: first + uint64(i), term: term, fut: t.fut})
+	}
+}
+
+// drainReady completes durable jobs and carries out Readys until the core
+// is quiet or the run's budget is spent.
+func (n *Node) drainReady() {
+	w := &n.w
+	for i := 0; ; i++ {
+		if !n.completeJobs() {
+			return
+		}
+		if !w.rn.HasReady() {
+			return
+		}
+		if i == maxReadiesPerRun {
+			n.host.raftPool.schedule(n)
+			return
+		}
+		n.handleReady(w.rn.Ready())
+	}
+}
+
+// completeJobs advances the core past every leading Ready whose writes are
+// durable, in the order the Readys were taken. It returns false if the
+// group failed.
+func (n *Node) completeJobs() bool {
+	w := &n.w
+	for len(w.jobs) > 0 {
+		j := w.jobs[0]
+		n.mu.Lock()
+		done, err := j.done, j.err
+		n.mu.Unlock()
+		if !done {
+			return true
+		}
+		if err != nil {
+			n.enterError(newError(CodeStorage, err, "appending to the log"))
+			n.leaveProtocol()
+			return false
+		}
+		w.jobs[0] = nil
+		w.jobs = w.jobs[1:]
+		if k := len(j.rd.Entries); k > 0 {
+			w.lm.MarkDurable(j.rd.Entries[k-1].Index)
+		}
+		n.send(j.rd.MessagesAfterPersist)
+		w.rn.Advance(j.rd)
+	}
+	return true
+}
+
+// handleReady carries out one Ready: send what may go now, start the
+// writes, and hand committed entries to the apply loop.
+func (n *Node) handleReady(rd core.Ready) {
+	w := &n.w
+	if rd.SoftState != nil {
+		n.onSoftState(*rd.SoftState)
+	}
+	n.send(rd.Messages)
+	rd.Messages = nil
+	if rd.Snapshot != nil {
+		panic("snapshot install is not supported by this runtime yet")
+	}
+	if !rd.HardState.IsEmpty() {
+		if err := w.lm.SaveHardState(rd.HardState); err != nil {
+			panic(err)
+		}
+	}
+	committed := rd.CommittedEntries
+	rd.CommittedEntries = nil // the job keeps only what Advance needs
+	j := &persistJob{rd: rd}
+	if len(rd.Entries) > 0 {
+		w.lm.Append(rd.Entries, func(err error) {
+			n.mu.Lock()
+			j.done, j.err = true, err
+			n.mu.Unlock()
+			n.host.raftPool.schedule(n)
+		})
+	} else {
+		j.done = true
+	}
+	w.jobs = append(w.jobs, j)
+	if len(committed) > 0 {
+		n.dispatchCommitted(committed)
+	}
+}
+
+// send hands messages to the transport; a refused send tells the core the
+// peer is unreachable so it stops pipelining to it.
+func (n *Node) send(msgs []raftpb.Message) {
+	for i := range msgs {
+		m := &msgs[i]
+		addr, ok := n.addrs[m.To]
+		if !ok || m.To == n.id {
+			continue
+		}
+		if !n.host.trans.Send(addr, n.group, m) {
+			n.w.rn.ReportUnreachable(m.To)
+		}
+	}
+}

@@ -1,0 +1,284 @@
+package raftkit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/raftkit/raftkit/internal/core"
+	"github.com/raftkit/raftkit/internal/logmanager"
+	"github.com/raftkit/raftkit/raftpb"
+	"github.com/raftkit/raftkit/storage"
+	"github.com/raftkit/raftkit/storage/logengine"
+	"github.com/raftkit/raftkit/transport"
+)
+
+// maxApplyingEntries bounds the committed entries handed to a group's apply
+// loop and not yet applied, so that a slow state machine makes the core
+// wait instead of queueing the log in memory.
+const maxApplyingEntries = 1 << 16
+
+// NodeHost runs many raft groups in one process: one transport, one log
+// engine (one group-commit fsync stream for every group), one ticker, and a
+// fixed number of worker goroutines however many groups it hosts.
+//
+// Concurrency: every exported method is safe for concurrent use.
+type NodeHost struct {
+	opts      HostOptions
+	log       *slog.Logger
+	engine    *logengine.Engine
+	trans     transport.Transport
+	raftPool  *pool
+	applyPool *pool
+	seed      uint64
+
+	mu     sync.RWMutex
+	nodes  map[uint64]*Node
+	closed bool
+
+	stopTick chan struct{}
+	tickDone chan struct{}
+}
+
+// NewNodeHost opens the host's log engine under opts.DataDir, starts its
+// transport and workers, and returns it ready for StartNode.
+func NewNodeHost(opts HostOptions) (*NodeHost, error) {
+	if err := opts.normalize(); err != nil {
+		return nil, err
+	}
+	h := &NodeHost{
+		opts: opts, log: opts.Logger, nodes: map[uint64]*Node{}, seed: opts.Seed,
+		stopTick: make(chan struct{}), tickDone: make(chan struct{}),
+	}
+	if h.seed == 0 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		h.seed = binary.LittleEndian.Uint64(b[:])
+	}
+	eng, err := logengine.Open(opts.FS, path.Join(opts.DataDir, "log"), opts.LogEngine)
+	if err != nil {
+		return nil, &Error{Code: CodeStorage, Msg: "opening the log engine", Err: err}
+	}
+	h.engine = eng
+	newTransport := opts.NewTransport
+	if newTransport == nil {
+		newTransport = func(th transport.Handler) (transport.Transport, error) {
+			return newTCPTransport(opts, th)
+		}
+	}
+	if h.trans, err = newTransport(hostHandler{h}); err != nil {
+		_ = eng.Close()
+		return nil, fmt.Errorf("raftkit: starting the transport: %w", err)
+	}
+	h.raftPool = newPool(opts.RaftWorkers)
+	h.applyPool = newPool(opts.ApplyWorkers)
+	// Transports without services (tests' fakes) simply have no status
+	// service; the error says nothing more.
+	_ = h.RegisterService(StatusService, h.serveStatus)
+	go h.ticker()
+	h.log.Info("node host started", "addr", h.trans.Addr(), "data", opts.DataDir)
+	return h, nil
+}
+
+// Addr is the raft address this host listens on.
+func (h *NodeHost) Addr() string { return h.trans.Addr() }
+
+// StartNode starts this host's member of a group, recovering its log and
+// hard state from the data directory if it ran here before.
+func (h *NodeHost) StartNode(opts NodeOptions) (*Node, error) {
+	if err := opts.normalize(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		host: h, group: opts.GroupID, id: opts.NodeID, opts: opts, addrs: map[uint64]string{},
+		log:     h.log.With("group", opts.GroupID, "node", opts.NodeID),
+		stopped: make(chan struct{}),
+	}
+	var cs raftpb.ConfState
+	for _, p := range opts.Peers {
+		n.addrs[p.ID] = p.Addr
+		cs.Voters = append(cs.Voters, p.ID)
+	}
+	for _, p := range opts.Learners {
+		n.addrs[p.ID] = p.Addr
+		cs.Learners = append(cs.Learners, p.ID)
+	}
+	n.conf = Configuration{Voters: append([]Peer(nil), opts.Peers...), Learners: append([]Peer(nil), opts.Learners...)}
+	n.fsm = &fsmCaller{n: n, sm: opts.StateMachine}
+	n.view.Store(&nodeView{})
+	if err := h.openCore(n, cs); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, &Error{Code: CodeShuttingDown, Msg: "node host closed"}
+	}
+	if _, ok := h.nodes[n.group]; ok {
+		return nil, &Error{Code: CodeInvalidArgument, Msg: fmt.Sprintf("group %d already runs on this host", n.group)}
+	}
+	h.nodes[n.group] = n
+	n.fsm.enqueue(applyItem{kind: applyConfiguration, conf: n.conf})
+	n.log.Info("node started", "voters", cs.Voters, "learners", cs.Learners, "last_index", n.w.rn.Status().LastIndex)
+	return n, nil
+}
+
+// openCore builds the group's storage view and raft core.
+func (h *NodeHost) openCore(n *Node, cs raftpb.ConfState) error {
+	o := &n.opts
+	meta, err := storage.OpenFileMeta(h.opts.FS, path.Join(h.opts.DataDir, "groups", fmt.Sprint(o.GroupID)))
+	if err != nil {
+		return &Error{Code: CodeStorage, Msg: "opening meta storage", Err: err}
+	}
+	lm, err := logmanager.New(h.engine, o.GroupID, meta, cs, o.LogCacheBytes)
+	if err != nil {
+		return &Error{Code: CodeStorage, Msg: "opening the group's log", Err: err}
+	}
+	rn, err := core.New(core.Config{
+		ID: o.NodeID, ElectionTick: o.ElectionTicks, HeartbeatTick: o.HeartbeatTicks, Storage: lm,
+		Rand:            mrand.New(mrand.NewPCG(h.seed, o.GroupID^o.NodeID<<32)),
+		MaxInflightMsgs: o.MaxInflightMsgs, MaxBatchEntries: o.MaxBatchEntries, MaxBatchBytes: o.MaxBatchBytes,
+		MaxApplyBytes: o.MaxApplyBatchBytes, MaxUncommittedBytes: o.MaxUncommittedBytes,
+		MaxApplyingEntries: maxApplyingEntries,
+		DisablePreVote:     o.DisablePreVote, DisableCheckQuorum: o.DisableCheckQuorum,
+		Logger: h.log.With("group", o.GroupID), // the core adds "node" itself
+	})
+	if err != nil {
+		return &Error{Code: CodeInvalidArgument, Msg: "starting the raft core", Err: err}
+	}
+	n.w.rn, n.w.lm = rn, lm
+	n.w.lastTerm = rn.Term()
+	n.view.Store(&nodeView{term: rn.Term()})
+	return nil
+}
+
+// Node returns the member of group hosted here, or nil.
+func (h *NodeHost) Node(group uint64) *Node {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.nodes[group]
+}
+
+// Nodes returns the members hosted here, in no particular order.
+func (h *NodeHost) Nodes() []*Node {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]*Node, 0, len(h.nodes))
+	for _, n := range h.nodes {
+		out = append(out, n)
+	}
+	return out
+}
+
+// RegisterService serves an application request type on the raft port
+// (see transport.ServiceHandler). It fails if the transport has no
+// services.
+func (h *NodeHost) RegisterService(name string, handler transport.ServiceHandler) error {
+	r, ok := h.trans.(interface {
+		RegisterService(string, transport.ServiceHandler)
+	})
+	if !ok {
+		return &Error{Code: CodeInvalidArgument, Msg: "the transport does not serve application requests"}
+	}
+	r.RegisterService(name, handler)
+	return nil
+}
+
+// serveStatus answers StatusService.
+func (h *NodeHost) serveStatus(_ context.Context, group uint64, _ []byte) ([]byte, error) {
+	n := h.Node(group)
+	if n == nil {
+		return nil, &Error{Code: CodeUnknownGroup, Msg: fmt.Sprintf("group %d is not served here", group)}
+	}
+	return json.Marshal(n.Status().JSON())
+}
+
+func (h *NodeHost) removeNode(n *Node) {
+	h.mu.Lock()
+	if h.nodes[n.group] == n {
+		delete(h.nodes, n.group)
+	}
+	h.mu.Unlock()
+}
+
+// ticker drives every group's logical clock.
+func (h *NodeHost) ticker() {
+	defer close(h.tickDone)
+	t := time.NewTicker(h.opts.TickInterval)
+	defer t.Stop()
+	var nodes []*Node
+	for {
+		select {
+		case <-h.stopTick:
+			return
+		case <-t.C:
+		}
+		h.mu.RLock()
+		nodes = nodes[:0]
+		for _, n := range h.nodes {
+			nodes = append(nodes, n)
+		}
+		h.mu.RUnlock()
+		for _, n := range nodes {
+			n.tick()
+		}
+		clear(nodes)
+	}
+}
+
+// Close shuts every node down, then stops the transport, the workers and
+// the log engine. Safe to call more than once.
+func (h *NodeHost) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	nodes := make([]*Node, 0, len(h.nodes))
+	for _, n := range h.nodes {
+		nodes = append(nodes, n)
+	}
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errs []error
+	for _, n := range nodes {
+		if err := n.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("group %d: %w", n.group, err))
+		}
+	}
+	close(h.stopTick)
+	<-h.tickDone
+	errs = append(errs, h.trans.Close())
+	h.raftPool.close()
+	h.applyPool.close()
+	errs = append(errs, h.engine.Close())
+	h.log.Info("node host closed", "addr", h.trans.Addr())
+	return errors.Join(errs...)
+}
+
+// hostHandler receives the transport's raft messages.
+type hostHandler struct{ h *NodeHost }
+
+// HandleRaft routes a message to its group. A message for a group this
+// host does not serve makes the transport drop the connection (and log
+// it): either the sender is misconfigured or it raced the group's start,
+// and it reconnects after a backoff.
+func (hh hostHandler) HandleRaft(group uint64, m *raftpb.Message) error {
+	hh.h.mu.RLock()
+	n := hh.h.nodes[group]
+	hh.h.mu.RUnlock()
+	if n == nil {
+		return &Error{Code: CodeUnknownGroup, Msg: fmt.Sprintf("group %d is not served here", group)}
+	}
+	return n.deliver(m)
+}

@@ -1,0 +1,190 @@
+package raftkit
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/raftkit/raftkit/storage/logengine"
+	"github.com/raftkit/raftkit/storage/vfs"
+	"github.com/raftkit/raftkit/transport"
+)
+
+// HostOptions configures a NodeHost. Zero values select the documented
+// defaults. A plain value: NewNodeHost copies it.
+type HostOptions struct {
+	// DataDir holds the host's log engine (DataDir/log) and each group's
+	// meta storage (DataDir/groups/<id>/). Required.
+	DataDir string
+	// FS is the file system under DataDir; default the operating system's.
+	// Tests pass a *vfs.MemFS.
+	FS vfs.FS
+	// Addr is the raft address to listen on, host:port; it is also this
+	// host's identity in Peer lists. Required unless NewTransport is set.
+	Addr string
+	// TLS, when set, secures the raft port (see tcp.LoadMutualTLS).
+	TLS *tls.Config
+	// NewTransport, when set, replaces the TCP transport (tests use an
+	// in-process network). It receives the host's handler.
+	NewTransport func(h transport.Handler) (transport.Transport, error)
+	// TickInterval is the length of one logical clock tick. Default 100ms.
+	TickInterval time.Duration
+	// RaftWorkers run the groups' raft cores (step, ready, send); default
+	// GOMAXPROCS. ApplyWorkers run the state machines; default GOMAXPROCS.
+	// A group runs on at most one worker of each pool at a time.
+	RaftWorkers  int
+	ApplyWorkers int
+	// LogEngine tunes the shared log engine.
+	LogEngine logengine.Options
+	// Seed seeds the per-group random sources for election timeouts; zero
+	// takes one from the operating system. No global random source is used.
+	Seed uint64
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+}
+
+func (o *HostOptions) normalize() error {
+	if o.DataDir == "" {
+		return &Error{Code: CodeInvalidArgument, Msg: "HostOptions.DataDir is required"}
+	}
+	if o.Addr == "" && o.NewTransport == nil {
+		return &Error{Code: CodeInvalidArgument, Msg: "HostOptions.Addr is required"}
+	}
+	if o.FS == nil {
+		o.FS = vfs.OS{}
+	}
+	if o.TickInterval == 0 {
+		o.TickInterval = 100 * time.Millisecond
+	}
+	if o.TickInterval < time.Millisecond {
+		return &Error{Code: CodeInvalidArgument, Msg: fmt.Sprintf("TickInterval %v below 1ms", o.TickInterval)}
+	}
+	if o.RaftWorkers <= 0 {
+		o.RaftWorkers = runtime.GOMAXPROCS(0)
+	}
+	if o.ApplyWorkers <= 0 {
+		o.ApplyWorkers = runtime.GOMAXPROCS(0)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.LogEngine.Logger == nil {
+		o.LogEngine.Logger = o.Logger.With("component", "logengine")
+	}
+	return nil
+}
+
+// Peer is one voting or learning member of a group: its node ID in the
+// group and the raft address of the host that runs it.
+type Peer struct {
+	ID   uint64
+	Addr string
+}
+
+// NodeOptions configures one raft group member on a NodeHost. A plain
+// value: StartNode copies it.
+type NodeOptions struct {
+	// GroupID identifies the raft group on every host; non-zero. See
+	// GroupIDFromName.
+	GroupID uint64
+	// NodeID is this member's ID in Peers; non-zero.
+	NodeID uint64
+	// Peers are the group's initial voters; Learners its initial
+	// non-voting members. Every member must start with the same lists.
+	Peers    []Peer
+	Learners []Peer
+	// StateMachine receives committed entries and lifecycle callbacks.
+	StateMachine StateMachine
+
+	// ElectionTicks is the election timeout in ticks (randomized in
+	// [T, 2T)); default 10. HeartbeatTicks is the leader's heartbeat
+	// interval; default 1.
+	ElectionTicks  int
+	HeartbeatTicks int
+	// DisablePreVote and DisableCheckQuorum turn those protections off;
+	// both are on by default.
+	DisablePreVote     bool
+	DisableCheckQuorum bool
+
+	// MaxInflightMsgs bounds the pipelined AppendEntries per follower;
+	// default 256. MaxBatchEntries and MaxBatchBytes bound one of them;
+	// defaults 1024 and 512 KiB.
+	MaxInflightMsgs int
+	MaxBatchEntries int
+	MaxBatchBytes   uint64
+	// MaxUncommittedBytes bounds the in-memory log a leader accepts beyond
+	// its commit index; Apply fails with ErrBusy past it. Default 64 MiB.
+	MaxUncommittedBytes uint64
+	// MaxPendingBytes bounds the tasks queued by Apply and not yet
+	// proposed; default 16 MiB.
+	MaxPendingBytes uint64
+	// MaxApplyQueueBytes bounds the committed entries queued to the state
+	// machine; Apply fails with ErrBusy past it. Default 64 MiB.
+	MaxApplyQueueBytes uint64
+	// MaxApplyBatchBytes bounds one Iterator batch; default 4 MiB.
+	MaxApplyBatchBytes uint64
+	// LogCacheBytes bounds the in-memory tail of the log kept for
+	// replication; default 16 MiB.
+	LogCacheBytes uint64
+}
+
+func (o *NodeOptions) normalize() error {
+	bad := func(format string, args ...any) error {
+		return &Error{Code: CodeInvalidArgument, Msg: fmt.Sprintf(format, args...)}
+	}
+	if o.GroupID == 0 || o.NodeID == 0 {
+		return bad("NodeOptions: GroupID and NodeID must be non-zero (got %d, %d)", o.GroupID, o.NodeID)
+	}
+	if o.StateMachine == nil {
+		return bad("NodeOptions.StateMachine is required")
+	}
+	seen := map[uint64]bool{}
+	self := false
+	for _, p := range append(append([]Peer(nil), o.Peers...), o.Learners...) {
+		if p.ID == 0 || p.Addr == "" {
+			return bad("group %d: peer %+v needs a non-zero ID and an address", o.GroupID, p)
+		}
+		if seen[p.ID] {
+			return bad("group %d: peer ID %d listed twice", o.GroupID, p.ID)
+		}
+		seen[p.ID] = true
+		self = self || p.ID == o.NodeID
+	}
+	if len(o.Peers) == 0 || !self {
+		return bad("group %d: NodeID %d must be among the %d peers", o.GroupID, o.NodeID, len(o.Peers))
+	}
+	setDefault(&o.ElectionTicks, 10)
+	setDefault(&o.HeartbeatTicks, 1)
+	setDefault(&o.MaxUncommittedBytes, 64<<20)
+	setDefault(&o.MaxPendingBytes, 16<<20)
+	setDefault(&o.MaxApplyQueueBytes, 64<<20)
+	setDefault(&o.MaxApplyBatchBytes, 4<<20)
+	setDefault(&o.LogCacheBytes, 16<<20)
+	if o.HeartbeatTicks >= o.ElectionTicks {
+		return bad("HeartbeatTicks %d must be below ElectionTicks %d", o.HeartbeatTicks, o.ElectionTicks)
+	}
+	return nil
+}
+
+func setDefault[T int | uint64](v *T, def T) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
+// GroupIDFromName maps a group name (such as "counter") to a GroupID with
+// 64-bit FNV-1a, so that hosts agree on the ID of a named group without a
+// registry. It never returns 0.
+func GroupIDFromName(name string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
+}
