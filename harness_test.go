@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"sync"
@@ -120,6 +121,23 @@ type testCluster struct {
 	groups []uint64
 	sms    map[[2]int]*recorder // (host, group index) → state machine
 	tune   func(*NodeOptions)
+	tcp    bool // real TCP on loopback instead of the in-process network
+}
+
+// newTCPCluster is a testCluster whose hosts talk over real TCP on
+// loopback ports picked free at the start (and reused across restarts).
+func newTCPCluster(t testing.TB, hosts, groups int) *testCluster {
+	c := newTestCluster(t, hosts, groups)
+	c.tcp = true
+	for i := range c.addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.addrs[i] = l.Addr().String()
+		l.Close()
+	}
+	return c
 }
 
 func newTestCluster(t testing.TB, hosts, groups int) *testCluster {
@@ -146,13 +164,16 @@ func testLogger() *slog.Logger {
 // start starts host i and its member of every group.
 func (c *testCluster) start(i int) {
 	c.t.Helper()
-	h, err := NewNodeHost(HostOptions{
+	opts := HostOptions{
 		DataDir: "/data", FS: c.fs[i], TickInterval: 2 * time.Millisecond, Seed: uint64(i + 1),
-		Logger: testLogger(),
-		NewTransport: func(th transport.Handler) (transport.Transport, error) {
+		Logger: testLogger(), Addr: c.addrs[i],
+	}
+	if !c.tcp {
+		opts.NewTransport = func(th transport.Handler) (transport.Transport, error) {
 			return c.net.Listen(c.addrs[i], th)
-		},
-	})
+		}
+	}
+	h, err := NewNodeHost(opts)
 	if err != nil {
 		c.t.Fatalf("host %d: %v", i, err)
 	}

@@ -194,7 +194,11 @@ func containsAll(have, want [][]byte) bool {
 // engine per host; every group commits, survives a host restart, and the
 // engine group-commits across groups.
 func TestMultiGroup(t *testing.T) {
-	c := newTestCluster(t, 3, 8)
+	t.Run("memnet", func(t *testing.T) { testMultiGroup(t, newTestCluster(t, 3, 8)) })
+	t.Run("tcp", func(t *testing.T) { testMultiGroup(t, newTCPCluster(t, 3, 8)) })
+}
+
+func testMultiGroup(t *testing.T, c *testCluster) {
 	c.startAll()
 	for g := range c.groups {
 		c.applyN(g, 5, "a")
@@ -334,4 +338,3 @@ func TestUnknownGroupRefused(t *testing.T) {
 		t.Fatalf("wrong recipient: %v", err)
 	}
 }
-

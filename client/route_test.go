@@ -52,7 +52,9 @@ func ok(string) func(int) ([]byte, error) {
 	return func(int) ([]byte, error) { return []byte("ok"), nil }
 }
 
-func fastOpts() Options { return Options{BackoffMin: time.Millisecond, BackoffMax: 2 * time.Millisecond, Seed: 1} }
+func fastOpts() Options {
+	return Options{BackoffMin: time.Millisecond, BackoffMax: 2 * time.Millisecond, Seed: 1}
+}
 
 // TestFollowsHintAndCaches: a not-leader hint sends the next try straight
 // to the hinted host, which is then cached and tried first.
