@@ -122,6 +122,7 @@ type testCluster struct {
 	sms    map[[2]int]*recorder // (host, group index) → state machine
 	tune   func(*NodeOptions)
 	tcp    bool // real TCP on loopback instead of the in-process network
+	dirs   []string // when set, host i keeps its data on the real disk here
 }
 
 // newTCPCluster is a testCluster whose hosts talk over real TCP on
@@ -167,6 +168,9 @@ func (c *testCluster) start(i int) {
 	opts := HostOptions{
 		DataDir: "/data", FS: c.fs[i], TickInterval: 2 * time.Millisecond, Seed: uint64(i + 1),
 		Logger: testLogger(), Addr: c.addrs[i],
+	}
+	if c.dirs != nil {
+		opts.DataDir, opts.FS = c.dirs[i], nil
 	}
 	if !c.tcp {
 		opts.NewTransport = func(th transport.Handler) (transport.Transport, error) {
