@@ -121,7 +121,7 @@ type testCluster struct {
 	groups []uint64
 	sms    map[[2]int]*recorder // (host, group index) → state machine
 	tune   func(*NodeOptions)
-	tcp    bool // real TCP on loopback instead of the in-process network
+	tcp    bool     // real TCP on loopback instead of the in-process network
 	dirs   []string // when set, host i keeps its data on the real disk here
 }
 
