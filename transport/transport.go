@@ -63,6 +63,9 @@ var (
 	ErrCorruptFrame = errors.New("transport: corrupt frame")
 	// ErrUnknownService: the remote host has no handler for the service.
 	ErrUnknownService = errors.New("transport: unknown service")
+	// ErrConnectionLost: the connection broke while a call was in flight,
+	// so whether the remote handler ran is unknown.
+	ErrConnectionLost = errors.New("transport: connection lost")
 )
 
 // Transport carries raft messages between hosts. One Transport serves every
@@ -85,4 +88,16 @@ type Transport interface {
 	// Close stops the listener and every connection and waits for the
 	// transport's goroutines to exit. Safe to call more than once.
 	Close() error
+}
+
+// CallService runs a service handler for a transport, turning a panic into
+// an error for that one request: a faulty application handler fails its
+// caller instead of crashing the host that serves every group.
+func CallService(ctx context.Context, h ServiceHandler, group uint64, req []byte) (resp []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			resp, err = nil, fmt.Errorf("transport: service handler panicked: %v", r)
+		}
+	}()
+	return h(ctx, group, req)
 }
