@@ -15,6 +15,7 @@ import (
 
 	"github.com/raftkit/raftkit/storage/vfs"
 	"github.com/raftkit/raftkit/transport"
+	"github.com/raftkit/raftkit/transport/memnet"
 )
 
 // waitFor polls cond until it holds or the deadline passes. Conditions here
@@ -114,7 +115,7 @@ func (r *recorder) hasEvent(e string) bool {
 // that survives host restarts.
 type testCluster struct {
 	t      testing.TB
-	net    *fakeNet
+	net    *memnet.Network
 	addrs  []string
 	fs     []*vfs.MemFS
 	hosts  []*NodeHost
@@ -142,7 +143,7 @@ func newTCPCluster(t testing.TB, hosts, groups int) *testCluster {
 }
 
 func newTestCluster(t testing.TB, hosts, groups int) *testCluster {
-	c := &testCluster{t: t, net: newFakeNet(), sms: map[[2]int]*recorder{}}
+	c := &testCluster{t: t, net: memnet.New(1), sms: map[[2]int]*recorder{}}
 	for i := range hosts {
 		c.addrs = append(c.addrs, fmt.Sprintf("host%d:1", i+1))
 		c.fs = append(c.fs, vfs.NewMemFS())

@@ -1,0 +1,54 @@
+package counter
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// Service names the counter serves on the raft port.
+const (
+	ServiceIncrement = "counter.incr"
+	ServiceGet       = "counter.get"
+)
+
+// DefaultGroup is the group name the command uses unless told otherwise.
+const DefaultGroup = "counter"
+
+type op uint8
+
+const (
+	opIncrement op = 1
+	opGet       op = 2
+)
+
+// commandSize is the fixed size of a command in the log: an opcode, seven
+// reserved bytes (zero), and a big-endian int64 delta.
+const commandSize = 16
+
+func encodeCommand(o op, delta int64) []byte {
+	b := make([]byte, commandSize)
+	b[0] = byte(o)
+	binary.BigEndian.PutUint64(b[8:], uint64(delta))
+	return b
+}
+
+func decodeCommand(b []byte) (op, int64, error) {
+	if len(b) != commandSize {
+		return 0, 0, fmt.Errorf("counter: command of %d bytes, want %d", len(b), commandSize)
+	}
+	o := op(b[0])
+	if o != opIncrement && o != opGet {
+		return 0, 0, fmt.Errorf("counter: unknown opcode %d", b[0])
+	}
+	return o, int64(binary.BigEndian.Uint64(b[8:])), nil
+}
+
+// encodeValue and decodeValue carry int64s in requests and responses.
+func encodeValue(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) }
+
+func decodeValue(b []byte) (int64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("counter: value of %d bytes, want 8", len(b))
+	}
+	return int64(binary.BigEndian.Uint64(b)), nil
+}

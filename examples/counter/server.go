@@ -1,0 +1,154 @@
+package counter
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/raftkit/raftkit"
+	"github.com/raftkit/raftkit/storage/vfs"
+	"github.com/raftkit/raftkit/transport"
+)
+
+// ServerConfig configures one counter server. A plain value.
+type ServerConfig struct {
+	// DataDir keeps the server's log and hard state; required.
+	DataDir string
+	// Group is the raft group's name; default DefaultGroup.
+	Group string
+	// Addr is this server's raft address; it must be one of Peers.
+	Addr string
+	// Peers are every server's address, the same list on every server;
+	// a server's node ID is its position in the list, from 1.
+	Peers []string
+	// TLS secures the raft port when set.
+	TLS *tls.Config
+	// TickInterval and ElectionTicks set the election timeout; defaults
+	// 100ms and 10 (a 1-2s randomized timeout).
+	TickInterval  time.Duration
+	ElectionTicks int
+	Logger        *slog.Logger
+	// FS and NewTransport replace the disk and the TCP transport in tests.
+	FS           vfs.FS
+	NewTransport func(transport.Handler) (transport.Transport, error)
+}
+
+// Server hosts the counter's state machine and serves its requests.
+//
+// Concurrency: safe for concurrent use.
+type Server struct {
+	host *raftkit.NodeHost
+	node *raftkit.Node
+	sm   *StateMachine
+}
+
+// ParsePeers splits a comma-separated address list, refusing empty entries,
+// malformed host:port pairs and duplicates.
+func ParsePeers(list string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, p := range strings.Split(list, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			return nil, fmt.Errorf("counter: empty address in peer list %q", list)
+		}
+		if _, _, err := net.SplitHostPort(p); err != nil {
+			return nil, fmt.Errorf("counter: peer %q: %w", p, err)
+		}
+		if seen[p] {
+			return nil, fmt.Errorf("counter: peer %q listed twice", p)
+		}
+		seen[p] = true
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// StartServer opens the server's data, joins the group and starts serving.
+func StartServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Group == "" {
+		cfg.Group = DefaultGroup
+	}
+	var peers []raftkit.Peer
+	self := uint64(0)
+	for i, a := range cfg.Peers {
+		peers = append(peers, raftkit.Peer{ID: uint64(i + 1), Addr: a})
+		if a == cfg.Addr {
+			self = uint64(i + 1)
+		}
+	}
+	if self == 0 {
+		return nil, fmt.Errorf("counter: --addr %s is not in the peer list %v", cfg.Addr, cfg.Peers)
+	}
+	host, err := raftkit.NewNodeHost(raftkit.HostOptions{
+		DataDir: cfg.DataDir, FS: cfg.FS, Addr: cfg.Addr, TLS: cfg.TLS, NewTransport: cfg.NewTransport,
+		TickInterval: cfg.TickInterval, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{host: host, sm: &StateMachine{}}
+	s.node, err = host.StartNode(raftkit.NodeOptions{
+		GroupID: raftkit.GroupIDFromName(cfg.Group), NodeID: self, Peers: peers,
+		StateMachine: s.sm, ElectionTicks: cfg.ElectionTicks,
+	})
+	if err == nil {
+		err = host.RegisterService(ServiceIncrement, s.serveIncrement)
+	}
+	if err == nil {
+		err = host.RegisterService(ServiceGet, s.serveGet)
+	}
+	if err != nil {
+		_ = host.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Node is the server's member of the counter group.
+func (s *Server) Node() *raftkit.Node { return s.node }
+
+// Host is the server's NodeHost.
+func (s *Server) Host() *raftkit.NodeHost { return s.host }
+
+// StateMachine is the server's replica of the counter.
+func (s *Server) StateMachine() *StateMachine { return s.sm }
+
+// Close stops the server.
+func (s *Server) Close() error { return s.host.Close() }
+
+func (s *Server) serveIncrement(ctx context.Context, group uint64, req []byte) ([]byte, error) {
+	delta, err := decodeValue(req)
+	if err != nil {
+		return nil, &raftkit.Error{Code: raftkit.CodeInvalidArgument, Err: err}
+	}
+	return s.run(ctx, group, encodeCommand(opIncrement, delta))
+}
+
+func (s *Server) serveGet(ctx context.Context, group uint64, _ []byte) ([]byte, error) {
+	return s.run(ctx, group, encodeCommand(opGet, 0))
+}
+
+// run logs cmd and answers with the counter's value once it is applied.
+func (s *Server) run(ctx context.Context, group uint64, cmd []byte) ([]byte, error) {
+	if group != s.node.GroupID() {
+		return nil, &raftkit.Error{Code: raftkit.CodeUnknownGroup, Msg: fmt.Sprintf("group %d is not served here", group)}
+	}
+	fut, err := s.node.Apply(raftkit.Task{Data: cmd})
+	if err != nil {
+		return nil, err
+	}
+	res, err := fut.Wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, ok := res.Value.(int64)
+	if !ok {
+		return nil, &raftkit.Error{Code: raftkit.CodeStateMachine, Msg: fmt.Sprintf("unexpected result %v", res.Value)}
+	}
+	return encodeValue(v), nil
+}
