@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/raftkit/raftkit"
+	"github.com/raftkit/raftkit/client"
+	"github.com/raftkit/raftkit/examples/counter"
+	"github.com/raftkit/raftkit/transport"
+	"github.com/raftkit/raftkit/transport/tcp"
+)
+
+// serverConfig is a validated server command line.
+type serverConfig struct {
+	data, group, addr string
+	peers             []string
+	tls               tlsFiles
+	tick              time.Duration
+	electionTicks     int
+	logLevel          slog.Level
+	logFormat         string
+}
+
+// tlsFiles are the --tls-cert, --tls-key and --tls-ca flags: all three or
+// none, since raftkit's TLS is mutual (every host is server and client).
+type tlsFiles struct{ cert, key, ca string }
+
+func (t *tlsFiles) register(fs *flag.FlagSet) {
+	fs.StringVar(&t.cert, "tls-cert", "", "this host's certificate (PEM); enables mutual TLS with --tls-key and --tls-ca")
+	fs.StringVar(&t.key, "tls-key", "", "the certificate's private key (PEM)")
+	fs.StringVar(&t.ca, "tls-ca", "", "the CA certificates (PEM) that peers' certificates must chain to")
+}
+
+func (t tlsFiles) validate() error {
+	n := 0
+	for _, f := range []string{t.cert, t.key, t.ca} {
+		if f != "" {
+			n++
+		}
+	}
+	if n != 0 && n != 3 {
+		return usagef("--tls-cert, --tls-key and --tls-ca go together: give all three or none")
+	}
+	return nil
+}
+
+// load returns the TLS configuration, or nil for plain TCP.
+func (t tlsFiles) load() (*tls.Config, error) {
+	if t.cert == "" {
+		return nil, nil
+	}
+	cfg, err := tcp.LoadMutualTLS(t.cert, t.key, t.ca)
+	if err != nil {
+		return nil, fmt.Errorf("loading TLS files: %w", err)
+	}
+	return cfg, nil
+}
+
+func serverCommand(raw *serverFlags) *command {
+	fs := newFlagSet("server")
+	fs.StringVar(&raw.data, "data", "", "directory of this server's log and hard state (required)")
+	fs.StringVar(&raw.group, "group", counter.DefaultGroup, "name of the raft group")
+	fs.StringVar(&raw.addr, "addr", "", "this server's raft address, one of --peers (required)")
+	fs.StringVar(&raw.peers, "peers", "", "every server's address, comma-separated, the same list on every server; a server's node ID is its position, from 1 (required)")
+	raw.tls.register(fs)
+	fs.DurationVar(&raw.tick, "tick", 100*time.Millisecond, "length of one logical clock tick")
+	fs.IntVar(&raw.electionTicks, "election-ticks", 10, "election timeout in ticks, randomized in [T, 2T)")
+	fs.StringVar(&raw.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&raw.logFormat, "log-format", "json", "json or text; logs go to stderr")
+	return &command{
+		name:     "server",
+		synopsis: "counter server --data DIR --addr HOST:PORT --peers A,B,C [flags]",
+		about: "Hosts one member of a counter group and serves clients on the raft port until\n" +
+			"SIGINT or SIGTERM, then shuts down cleanly.",
+		fs: fs,
+	}
+}
+
+// serverFlags are the server's flags as typed.
+type serverFlags struct {
+	data, group, addr, peers string
+	tls                      tlsFiles
+	tick                     time.Duration
+	electionTicks            int
+	logLevel, logFormat      string
+}
+
+// parseServerArgs validates a server command line without side effects.
+func parseServerArgs(args []string) (serverConfig, *command, error) {
+	var raw serverFlags
+	cmd := serverCommand(&raw)
+	pos, err := parseArgs(cmd.fs, args)
+	if err != nil {
+		return serverConfig{}, cmd, err
+	}
+	cfg, err := raw.validate(pos)
+	return cfg, cmd, err
+}
+
+func (raw *serverFlags) validate(pos []string) (serverConfig, error) {
+	cfg := serverConfig{data: raw.data, group: raw.group, addr: raw.addr, tls: raw.tls,
+		tick: raw.tick, electionTicks: raw.electionTicks, logFormat: raw.logFormat}
+	switch {
+	case len(pos) > 0:
+		return cfg, usagef("unexpected argument %q", pos[0])
+	case raw.data == "":
+		return cfg, usagef("--data is required")
+	case raw.group == "":
+		return cfg, usagef("--group must not be empty")
+	case raw.peers == "":
+		return cfg, usagef("--peers is required")
+	case raw.addr == "":
+		return cfg, usagef("--addr is required")
+	case raw.tick < time.Millisecond:
+		return cfg, usagef("--tick %v: want at least 1ms", raw.tick)
+	case raw.electionTicks < 2:
+		// The leader's heartbeat is one tick and must be shorter than the
+		// election timeout, or followers would campaign between heartbeats.
+		return cfg, usagef("--election-ticks %d: want at least 2", raw.electionTicks)
+	case raw.logFormat != "json" && raw.logFormat != "text":
+		return cfg, usagef("--log-format %q: want json or text", raw.logFormat)
+	}
+	if err := cfg.logLevel.UnmarshalText([]byte(raw.logLevel)); err != nil {
+		return cfg, usagef("--log-level %q: want debug, info, warn or error", raw.logLevel)
+	}
+	peers, err := counter.ParsePeers(raw.peers)
+	if err != nil {
+		return cfg, usagef("--peers: %v", strings.TrimPrefix(err.Error(), "counter: "))
+	}
+	cfg.peers = peers
+	if _, _, err := net.SplitHostPort(raw.addr); err != nil {
+		return cfg, usagef("--addr %q: %v", raw.addr, err)
+	}
+	if !slices.Contains(peers, raw.addr) {
+		return cfg, usagef("--addr %s is not in --peers %s", raw.addr, raw.peers)
+	}
+	return cfg, raw.tls.validate()
+}
+
+func runServer(args []string, stdout, stderr io.Writer) int {
+	cfg, cmd, err := parseServerArgs(args)
+	if err == nil {
+		err = serve(cfg, stderr)
+	}
+	return cmd.fail(stdout, stderr, err)
+}
+
+// serve runs the server until SIGINT or SIGTERM.
+func serve(cfg serverConfig, logOut io.Writer) error {
+	hopts := &slog.HandlerOptions{Level: cfg.logLevel}
+	var h slog.Handler = slog.NewJSONHandler(logOut, hopts)
+	if cfg.logFormat == "text" {
+		h = slog.NewTextHandler(logOut, hopts)
+	}
+	log := slog.New(h)
+	tlsCfg, err := cfg.tls.load()
+	if err != nil {
+		return err
+	}
+	// Subscribe before starting so that a signal arriving during start-up
+	// is not lost (it would kill the process without a clean close).
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	srv, err := counter.StartServer(counter.ServerConfig{
+		DataDir: cfg.data, Group: cfg.group, Addr: cfg.addr, Peers: cfg.peers, TLS: tlsCfg,
+		TickInterval: cfg.tick, ElectionTicks: cfg.electionTicks, Logger: log,
+	})
+	if err != nil {
+		return fmt.Errorf("starting: %w", err)
+	}
+	if err := srv.Host().RegisterService(localValueService, serveLocalValue(srv)); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("registering %s: %w", localValueService, err)
+	}
+	log.Info("counter server started", "addr", cfg.addr, "group", cfg.group,
+		"node", srv.Node().ID(), "peers", cfg.peers, "tls", tlsCfg != nil)
+	sig := <-sigs
+	// From here a second signal kills the process the default way, an
+	// escape hatch should the close hang.
+	signal.Stop(sigs)
+	log.Info("counter server stopping", "signal", signalName(sig))
+	if err := srv.Close(); err != nil {
+		return fmt.Errorf("closing: %w", err)
+	}
+	log.Info("counter server stopped")
+	return nil
+}
+
+// signalName is SIGINT or SIGTERM rather than Go's "interrupt" and
+// "terminated".
+func signalName(sig os.Signal) string {
+	switch sig {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
+}
+
+// localValueService answers with this server's own replica of the counter,
+// as far as it has applied its log: not linearizable (a follower may lag),
+// which is what the demo and "client status" want to show. Linearizable
+// reads are counter.ServiceGet.
+const localValueService = "counter.local_value"
+
+func serveLocalValue(srv *counter.Server) transport.ServiceHandler {
+	return func(_ context.Context, group uint64, _ []byte) ([]byte, error) {
+		if group != srv.Node().GroupID() {
+			return nil, &raftkit.Error{Code: raftkit.CodeUnknownGroup, Msg: fmt.Sprintf("group %d is not served here", group)}
+		}
+		return binary.BigEndian.AppendUint64(nil, uint64(srv.StateMachine().Value())), nil
+	}
+}
+
+// localValue asks the server at addr for its replica's value.
+func localValue(ctx context.Context, caller client.Caller, addr, group string) (int64, error) {
+	resp, err := caller.Call(ctx, addr, localValueService, raftkit.GroupIDFromName(group), nil)
+	if err != nil {
+		return 0, err
+	}
+	if len(resp) != 8 {
+		return 0, fmt.Errorf("%s from %s: %d bytes, want 8", localValueService, addr, len(resp))
+	}
+	return int64(binary.BigEndian.Uint64(resp)), nil
+}
