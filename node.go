@@ -125,7 +125,7 @@ func (n *Node) Apply(t Task) (*Future, error) {
 	if err := n.refusal(); err != nil {
 		return nil, err
 	}
-	if q := n.fsm.bytes.Load(); q > n.opts.MaxApplyQueueBytes {
+	if q := n.fsm.bytes.Load(); q >= n.opts.MaxApplyQueueBytes {
 		return nil, &Error{Code: CodeBusy, Msg: "apply queue over budget"}
 	}
 	size := uint64(len(t.Data))

@@ -338,3 +338,36 @@ func TestUnknownGroupRefused(t *testing.T) {
 		t.Fatalf("wrong recipient: %v", err)
 	}
 }
+
+// TestFollowerApplyQueueBounded: a follower whose state machine stalls
+// queues no more than its apply budget (plus one entry) in memory while the
+// rest of the group goes on committing; it catches up once resumed.
+func TestFollowerApplyQueueBounded(t *testing.T) {
+	const budget = 16 << 10
+	c := newTestCluster(t, 3, 1)
+	c.tune = func(o *NodeOptions) { o.MaxApplyQueueBytes = budget }
+	c.startAll()
+	l := c.leader(0)
+	f := (l + 1) % 3
+	sm := c.sms[[2]int{f, 0}]
+	gate := make(chan struct{})
+	sm.mu.Lock()
+	sm.gate = gate
+	sm.mu.Unlock()
+	payload := bytes.Repeat([]byte("q"), 512)
+	ctx := context.Background()
+	for range 200 {
+		fut, err := c.node(l, 0).Apply(Task{Data: payload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fut.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if q := c.node(f, 0).fsm.bytes.Load(); q > budget+uint64(len(payload))+24 {
+			t.Fatalf("stalled follower queues %d bytes, budget %d", q, budget)
+		}
+	}
+	close(gate)
+	waitFor(t, "the follower to catch up", func() bool { return sm.count() == 200 })
+}

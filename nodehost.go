@@ -21,11 +21,6 @@ import (
 	"github.com/raftkit/raftkit/transport"
 )
 
-// maxApplyingEntries bounds the committed entries handed to a group's apply
-// loop and not yet applied, so that a slow state machine makes the core
-// wait instead of queueing the log in memory.
-const maxApplyingEntries = 1 << 16
-
 // NodeHost runs many raft groups in one process: one transport, one log
 // engine (one group-commit fsync stream for every group), one ticker, and a
 // fixed number of worker goroutines however many groups it hosts.
@@ -147,8 +142,10 @@ func (h *NodeHost) openCore(n *Node, cs raftpb.ConfState) error {
 		Rand:            mrand.New(mrand.NewPCG(h.seed, o.GroupID^o.NodeID<<32)),
 		MaxInflightMsgs: o.MaxInflightMsgs, MaxBatchEntries: o.MaxBatchEntries, MaxBatchBytes: o.MaxBatchBytes,
 		MaxApplyBytes: o.MaxApplyBatchBytes, MaxUncommittedBytes: o.MaxUncommittedBytes,
-		MaxApplyingEntries: maxApplyingEntries,
-		DisablePreVote:     o.DisablePreVote, DisableCheckQuorum: o.DisableCheckQuorum,
+		// The core stops handing out committed entries once the apply
+		// queue's budget is in flight, on followers as on the leader.
+		MaxApplyingBytes: o.MaxApplyQueueBytes,
+		DisablePreVote:   o.DisablePreVote, DisableCheckQuorum: o.DisableCheckQuorum,
 		Logger: h.log.With("group", o.GroupID), // the core adds "node" itself
 	})
 	if err != nil {

@@ -57,10 +57,13 @@ type Config struct {
 	// MaxApplyBytes bounds the committed entries handed out by one Ready.
 	// Default 4 MiB; at least one entry always goes.
 	MaxApplyBytes uint64
-	// MaxApplyingEntries bounds the committed entries handed out and not yet
-	// reported applied with AppliedTo: the back-pressure that keeps a slow
-	// state machine from queueing the whole log in memory. Zero: unbounded.
-	MaxApplyingEntries uint64
+	// MaxApplyingBytes bounds the payload of committed entries handed out
+	// and not yet reported applied with AppliedTo: the back-pressure that
+	// keeps a slow state machine from queueing the log in memory, on
+	// followers as on the leader. A batch is handed out while the bound is
+	// not reached, so it may be exceeded by at most one entry. Zero:
+	// unbounded.
+	MaxApplyingBytes uint64
 	// MaxUncommittedBytes bounds the payload a leader accepts beyond its
 	// commit index; proposals past it fail with ErrProposalDropped so that
 	// slow followers cannot grow leader memory without bound. Zero: unbounded.

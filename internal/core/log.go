@@ -26,11 +26,19 @@ type raftLog struct {
 	applied uint64
 
 	maxApplyBytes uint64
-	// maxApplying bounds applying-applied, so that a slow state machine
-	// cannot make the runtime queue committed entries without bound; 0 is
-	// unbounded.
-	maxApplying uint64
+	// maxApplyingBytes bounds the payload handed out for application and
+	// not yet reported applied, so that a slow state machine cannot make the
+	// runtime queue committed entries without bound; 0 is unbounded.
+	// applyingBytes is that payload now; applyMarks records it per batch
+	// handed out, oldest first, to release it as AppliedTo passes them.
+	maxApplyingBytes uint64
+	applyingBytes    uint64
+	applyMarks       []applyMark
 }
+
+// applyMark is one batch of committed entries handed out: its last index
+// and its payload.
+type applyMark struct{ last, bytes uint64 }
 
 func newRaftLog(st storage.LogReader, maxApplyBytes uint64) (*raftLog, error) {
 	first, err := st.FirstIndex()
@@ -274,31 +282,46 @@ func limitSize(ents []raftpb.Entry, maxBytes uint64) []raftpb.Entry {
 // hasNextCommittedEnts reports whether committed entries are ready to hand
 // out: committed beyond applying, and durable here.
 func (l *raftLog) hasNextCommittedEnts() bool {
-	return l.applying < l.maxAppliable()
+	return l.applying < l.maxAppliable() && l.applyRoom()
+}
+
+// applyRoom reports whether the apply budget admits another batch.
+func (l *raftLog) applyRoom() bool {
+	return l.maxApplyingBytes == 0 || l.applyingBytes < l.maxApplyingBytes
 }
 
 // maxAppliable is the highest index that may be handed out for application:
 // committed, durable locally so that applying never runs ahead of what a
-// restart would find, and within maxApplying of applied.
+// restart would find.
 func (l *raftLog) maxAppliable() uint64 {
 	if l.unstable.snapshot != nil {
 		return 0
 	}
-	hi := min(l.committed, l.unstable.offset-1)
-	if l.maxApplying > 0 {
-		hi = min(hi, l.applied+l.maxApplying)
-	}
-	return hi
+	return min(l.committed, l.unstable.offset-1)
 }
 
-// nextCommittedEnts returns the next batch to apply, bounded by maxApplyBytes.
+// nextCommittedEnts returns the next batch to apply, bounded by
+// maxApplyBytes and by what is left of the apply budget (at least one
+// entry goes while the budget is not exhausted).
 func (l *raftLog) nextCommittedEnts() []raftpb.Entry {
 	hi := l.maxAppliable()
-	if l.applying >= hi {
+	if l.applying >= hi || !l.applyRoom() {
 		return nil
 	}
-	ents, err := l.slice(l.applying+1, hi+1, l.maxApplyBytes)
+	maxBytes := l.maxApplyBytes
+	if l.maxApplyingBytes > 0 {
+		maxBytes = min(maxBytes, l.maxApplyingBytes-l.applyingBytes)
+	}
+	ents, err := l.slice(l.applying+1, hi+1, maxBytes)
 	mustStorage(err)
+	if l.maxApplyingBytes > 0 && len(ents) > 0 {
+		var b uint64
+		for i := range ents {
+			b += ents[i].Size()
+		}
+		l.applyingBytes += b
+		l.applyMarks = append(l.applyMarks, applyMark{last: ents[len(ents)-1].Index, bytes: b})
+	}
 	return ents
 }
 
@@ -309,6 +332,14 @@ func (l *raftLog) appliedTo(i uint64) {
 	if i > l.applied {
 		l.applied = i
 		l.applying = max(l.applying, i)
+	}
+	k := 0
+	for k < len(l.applyMarks) && l.applyMarks[k].last <= i {
+		l.applyingBytes -= l.applyMarks[k].bytes
+		k++
+	}
+	if k > 0 {
+		l.applyMarks = append(l.applyMarks[:0], l.applyMarks[k:]...)
 	}
 }
 

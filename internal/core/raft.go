@@ -83,7 +83,7 @@ func New(cfg Config) (*Raft, error) {
 	if err != nil {
 		return nil, err
 	}
-	log.maxApplying = cfg.MaxApplyingEntries
+	log.maxApplyingBytes = cfg.MaxApplyingBytes
 	r := &Raft{
 		id:     cfg.ID,
 		log:    log,

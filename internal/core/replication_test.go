@@ -216,11 +216,12 @@ func TestLostAppendsResentAfterHeal(t *testing.T) {
 	}
 }
 
-// TestMaxApplyingEntriesBoundsHandedOut: with MaxApplyingEntries set, the
-// core hands out no more committed entries than that beyond what the
-// runtime reported applied, and resumes as AppliedTo reports progress.
-func TestMaxApplyingEntriesBoundsHandedOut(t *testing.T) {
-	nw := newNetwork(t, 1, func(c *Config) { c.MaxApplyingEntries = 2 })
+// TestMaxApplyingBytesBoundsHandedOut: with MaxApplyingBytes set, the core
+// hands out committed entries only while the payload not yet reported
+// applied is under the bound, and resumes as AppliedTo releases batches.
+func TestMaxApplyingBytesBoundsHandedOut(t *testing.T) {
+	// Each entry below is 25 bytes (1 byte of data + 24): two fit.
+	nw := newNetwork(t, 1, func(c *Config) { c.MaxApplyingBytes = 50 })
 	nw.campaign(1)
 	l := nw.node(1)
 	for i := range 5 {
@@ -248,11 +249,18 @@ func TestMaxApplyingEntriesBoundsHandedOut(t *testing.T) {
 		t.Fatalf("handed out %v beyond the bound before AppliedTo", got)
 	}
 	l.AppliedTo(2)
-	if got := take(); !slices.Equal(got, []uint64{4}) {
-		t.Fatalf("after AppliedTo(2) handed out %v, want [4]", got)
+	if got := take(); len(got) != 0 {
+		t.Fatalf("handed out %v while the batch [2 3] is still applying", got)
 	}
-	l.AppliedTo(4)
-	if got := take(); !slices.Equal(got, []uint64{5, 6}) {
-		t.Fatalf("after AppliedTo(4) handed out %v, want [5 6]", got)
+	l.AppliedTo(3)
+	if got := take(); !slices.Equal(got, []uint64{4, 5}) {
+		t.Fatalf("after AppliedTo(3) handed out %v, want [4 5]", got)
+	}
+	l.AppliedTo(5)
+	if got := take(); !slices.Equal(got, []uint64{6}) {
+		t.Fatalf("after AppliedTo(5) handed out %v, want [6]", got)
+	}
+	if l.log.applyingBytes != 25 || len(l.log.applyMarks) != 1 {
+		t.Fatalf("applying %d bytes in %d marks, want 25 in 1", l.log.applyingBytes, len(l.log.applyMarks))
 	}
 }
