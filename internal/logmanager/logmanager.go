@@ -22,11 +22,15 @@ type LogManager struct {
 	meta   storage.MetaStorage
 	conf   raftpb.ConfState
 	cache  tailCache
-	// durable is the last index known durable in the engine: what the
-	// commit recorded with a HardState is clamped to, so that a restart
-	// never finds a commit index beyond its log.
-	durable uint64
-	stored  raftpb.HardState
+	// durable is the last index of the log as the completed appends left
+	// it; inflight holds the first index of each append queued and not yet
+	// durable, oldest first. The commit recorded with a HardState is
+	// clamped below both (see safeCommit), so that a restart never finds a
+	// commit index beyond its log nor over entries an append in flight is
+	// replacing.
+	durable  uint64
+	inflight []uint64
+	stored   raftpb.HardState
 }
 
 // New builds the LogManager of group on engine. conf is the group's
@@ -118,12 +122,31 @@ func (lm *LogManager) Snapshot() (raftpb.SnapshotMeta, error) {
 // write failed. Appends become durable in the order they were queued.
 func (lm *LogManager) Append(ents []raftpb.Entry, done func(error)) {
 	lm.cache.append(ents)
+	lm.inflight = append(lm.inflight, ents[0].Index)
 	lm.engine.Submit([]logengine.Write{{Group: lm.group, Entries: ents}}, done)
 }
 
-// MarkDurable records that the log is durable up to last (the owner calls
-// it when an Append's done reports success).
-func (lm *LogManager) MarkDurable(last uint64) { lm.durable = last }
+// MarkDurable records that the oldest Append in flight, which ended at
+// last, is durable. The owner calls it once per successful Append, in the
+// order of the Appends.
+func (lm *LogManager) MarkDurable(last uint64) {
+	lm.durable = last
+	if len(lm.inflight) > 0 {
+		lm.inflight = append(lm.inflight[:0], lm.inflight[1:]...)
+	}
+}
+
+// safeCommit is the highest commit index a HardState may record now: within
+// the durable log, and below every entry an append in flight replaces (a
+// crash could leave the old entries there, which the commit index must not
+// cover).
+func (lm *LogManager) safeCommit() uint64 {
+	c := lm.durable
+	for _, first := range lm.inflight {
+		c = min(c, first-1)
+	}
+	return c
+}
 
 // SaveHardState makes the term and vote of hs durable before it returns.
 // A change of commit alone is not written (the commit index is recovered
@@ -133,7 +156,7 @@ func (lm *LogManager) SaveHardState(hs raftpb.HardState) error {
 	if hs.Term == lm.stored.Term && hs.Vote == lm.stored.Vote {
 		return nil
 	}
-	hs.Commit = min(hs.Commit, lm.durable)
+	hs.Commit = min(hs.Commit, lm.safeCommit())
 	if hs.Commit < lm.stored.Commit && hs.Term == lm.stored.Term {
 		hs.Commit = lm.stored.Commit
 	}

@@ -139,3 +139,35 @@ func TestHardStateClampedAndSkipped(t *testing.T) {
 		t.Fatalf("snapshot %+v %v", m, err)
 	}
 }
+
+// TestCommitNotOverInflightRewrite: while an append that replaces a suffix
+// is in flight, a hard state written meanwhile records no commit index
+// covering the entries being replaced; once it is durable it may.
+func TestCommitNotOverInflightRewrite(t *testing.T) {
+	lm := newLM(t, 1<<20)
+	appendSync(t, lm, ents(1, 11, 1, 4))
+	meta := lm.meta.(*storage.MemoryMeta)
+	release := make(chan struct{})
+	// Hold the engine's writer so the rewrite stays in flight: a queued
+	// append behind a callback that blocks.
+	lm.engine.Submit([]logengine.Write{{Group: 99, Entries: ents(1, 2, 1, 1)}}, func(error) { <-release })
+	done := make(chan error, 1)
+	lm.Append(ents(6, 8, 2, 4), func(err error) { done <- err })
+	if err := lm.SaveHardState(raftpb.HardState{Term: 2, Commit: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if hs, _ := meta.HardState(); hs.Commit > 5 {
+		t.Fatalf("stored commit %d over entries 6..7 still being replaced", hs.Commit)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	lm.MarkDurable(7)
+	if err := lm.SaveHardState(raftpb.HardState{Term: 2, Vote: 3, Commit: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if hs, _ := meta.HardState(); hs.Commit != 7 {
+		t.Fatalf("stored commit %d after the rewrite is durable, want 7", hs.Commit)
+	}
+}
