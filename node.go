@@ -200,20 +200,16 @@ func (n *Node) Shutdown(ctx context.Context) error {
 }
 
 // deliver queues a raft message from the transport.
-func (n *Node) deliver(m *raftpb.Message) error {
-	if m.To != n.id {
-		return &Error{Code: CodeInvalidArgument, Msg: "message addressed to another member"}
-	}
+func (n *Node) deliver(m *raftpb.Message) {
 	n.mu.Lock()
 	if len(n.in.msgs) >= maxInboxMsgs {
 		n.mu.Unlock()
 		n.log.Debug("inbox full; dropping message", "type", m.Type, "from", m.From)
-		return nil
+		return
 	}
 	n.in.msgs = append(n.in.msgs, *m)
 	n.mu.Unlock()
 	n.host.raftPool.schedule(n)
-	return nil
 }
 
 // tick adds one logical clock tick.

@@ -325,17 +325,57 @@ func TestStorageFailure(t *testing.T) {
 	c.fs[l].InjectFault(nil)
 }
 
-// TestUnknownGroupRefused: a message for a group the host does not serve
-// is an error for the transport to act on, and a wrong recipient too.
-func TestUnknownGroupRefused(t *testing.T) {
+// TestMisroutedMessagesDropped: a message for a group the host does not
+// serve, or for another member, is dropped and counted (the connection
+// carries healthy groups too); only group 0 is a protocol error.
+func TestMisroutedMessagesDropped(t *testing.T) {
 	c := newTestCluster(t, 1, 1)
 	c.start(0)
 	h := hostHandler{c.hosts[0]}
-	if err := h.HandleRaft(999, &raftpb.Message{To: 1}); !errors.Is(err, ErrUnknownGroup) {
+	if err := h.HandleRaft(999, &raftpb.Message{To: 1}); err != nil {
 		t.Fatalf("unknown group: %v", err)
 	}
-	if err := h.HandleRaft(c.groups[0], &raftpb.Message{To: 7}); !errors.Is(err, ErrInvalid) {
+	if err := h.HandleRaft(c.groups[0], &raftpb.Message{To: 7}); err != nil {
 		t.Fatalf("wrong recipient: %v", err)
+	}
+	if n := c.hosts[0].DroppedMessages(); n != 2 {
+		t.Fatalf("dropped %d, want 2", n)
+	}
+	if err := h.HandleRaft(0, &raftpb.Message{To: 1}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("group 0: %v", err)
+	}
+}
+
+// TestShutdownOneGroupSparesOthers: after some groups shut down on one
+// host, their peers' messages to it are dropped, not answered by cutting
+// the shared connection, so the host's other groups keep replicating.
+func TestShutdownOneGroupSparesOthers(t *testing.T) {
+	c := newTCPCluster(t, 3, 4)
+	c.startAll()
+	for g := 1; g < 4; g++ {
+		if err := c.node(1, g).Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "messages for the stopped groups", func() bool { return c.hosts[1].DroppedMessages() > 20 })
+	c.applyN(0, 50, "x")
+	sm := c.sms[[2]int{1, 0}]
+	waitFor(t, "host 1's group 0 to keep up", func() bool { return sm.count() == 50 })
+}
+
+// TestDuplicateStartNodeRefused: starting a running group again is refused
+// before it touches the running group's files.
+func TestDuplicateStartNodeRefused(t *testing.T) {
+	c := newTestCluster(t, 3, 1)
+	c.startAll()
+	n := c.node(0, 0)
+	_, err := c.hosts[0].StartNode(n.opts)
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("duplicate StartNode: %v", err)
+	}
+	c.applyN(0, 5, "after")
+	if st := n.Status(); st.State != StateRunning {
+		t.Fatalf("running node after a refused duplicate: %v %v", st.State, st.Err)
 	}
 }
 

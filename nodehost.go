@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"path"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/raftkit/raftkit/internal/core"
@@ -35,12 +36,16 @@ type NodeHost struct {
 	applyPool *pool
 	seed      uint64
 
-	mu     sync.RWMutex
-	nodes  map[uint64]*Node
-	closed bool
+	mu       sync.RWMutex
+	nodes    map[uint64]*Node
+	starting map[uint64]bool // groups whose StartNode is opening storage
+	closed   bool
 
 	stopTick chan struct{}
 	tickDone chan struct{}
+
+	dropped     atomic.Uint64 // messages for groups or members not served here
+	lastDropLog atomic.Int64  // unix nanos of the last warning about them
 }
 
 // NewNodeHost opens the host's log engine under opts.DataDir, starts its
@@ -50,7 +55,7 @@ func NewNodeHost(opts HostOptions) (*NodeHost, error) {
 		return nil, err
 	}
 	h := &NodeHost{
-		opts: opts, log: opts.Logger, nodes: map[uint64]*Node{}, seed: opts.Seed,
+		opts: opts, log: opts.Logger, nodes: map[uint64]*Node{}, starting: map[uint64]bool{}, seed: opts.Seed,
 		stopTick: make(chan struct{}), tickDone: make(chan struct{}),
 	}
 	if h.seed == 0 {
@@ -109,21 +114,41 @@ func (h *NodeHost) StartNode(opts NodeOptions) (*Node, error) {
 	n.conf = Configuration{Voters: append([]Peer(nil), opts.Peers...), Learners: append([]Peer(nil), opts.Learners...)}
 	n.fsm = &fsmCaller{n: n, sm: opts.StateMachine}
 	n.view.Store(&nodeView{})
+	// Reserve the group before touching its storage: a second StartNode of
+	// a running group must not open (and tidy) the files the first uses.
+	if err := h.reserve(n.group); err != nil {
+		return nil, err
+	}
 	if err := h.openCore(n, cs); err != nil {
+		h.mu.Lock()
+		delete(h.starting, n.group)
+		h.mu.Unlock()
 		return nil, err
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	delete(h.starting, n.group)
 	if h.closed {
 		return nil, &Error{Code: CodeShuttingDown, Msg: "node host closed"}
-	}
-	if _, ok := h.nodes[n.group]; ok {
-		return nil, &Error{Code: CodeInvalidArgument, Msg: fmt.Sprintf("group %d already runs on this host", n.group)}
 	}
 	h.nodes[n.group] = n
 	n.fsm.enqueue(applyItem{kind: applyConfiguration, conf: n.conf})
 	n.log.Info("node started", "voters", cs.Voters, "learners", cs.Learners, "last_index", n.w.rn.Status().LastIndex)
 	return n, nil
+}
+
+// reserve claims group for a StartNode in progress.
+func (h *NodeHost) reserve(group uint64) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return &Error{Code: CodeShuttingDown, Msg: "node host closed"}
+	}
+	if _, ok := h.nodes[group]; ok || h.starting[group] {
+		return &Error{Code: CodeInvalidArgument, Msg: fmt.Sprintf("group %d already runs on this host", group)}
+	}
+	h.starting[group] = true
+	return nil
 }
 
 // openCore builds the group's storage view and raft core.
@@ -266,16 +291,44 @@ func (h *NodeHost) Close() error {
 // hostHandler receives the transport's raft messages.
 type hostHandler struct{ h *NodeHost }
 
-// HandleRaft routes a message to its group. A message for a group this
-// host does not serve makes the transport drop the connection (and log
-// it): either the sender is misconfigured or it raced the group's start,
-// and it reconnects after a backoff.
+// HandleRaft routes a message to its group. Only a message no host could
+// ever accept (group 0) is an error, which makes the transport drop the
+// connection: the connection carries every group, so a message for a group
+// not (or no longer, or not yet) served here, or for another member, is
+// dropped and counted instead of cutting off the healthy groups behind it.
 func (hh hostHandler) HandleRaft(group uint64, m *raftpb.Message) error {
-	hh.h.mu.RLock()
-	n := hh.h.nodes[group]
-	hh.h.mu.RUnlock()
-	if n == nil {
-		return &Error{Code: CodeUnknownGroup, Msg: fmt.Sprintf("group %d is not served here", group)}
+	h := hh.h
+	if group == 0 {
+		return &Error{Code: CodeInvalidArgument, Msg: "raft message for group 0"}
 	}
-	return n.deliver(m)
+	h.mu.RLock()
+	n := h.nodes[group]
+	h.mu.RUnlock()
+	if n == nil {
+		h.misrouted("group not served here", group, m)
+		return nil
+	}
+	if m.To != n.id {
+		h.misrouted("message for another member", group, m)
+		return nil
+	}
+	n.deliver(m)
+	return nil
 }
+
+// misrouted counts a dropped message and logs at most one warning a second,
+// so that a misconfigured peer cannot flood the log.
+func (h *NodeHost) misrouted(why string, group uint64, m *raftpb.Message) {
+	h.dropped.Add(1)
+	now := time.Now().UnixNano()
+	last := h.lastDropLog.Load()
+	if now-last < int64(time.Second) || !h.lastDropLog.CompareAndSwap(last, now) {
+		return
+	}
+	h.log.Warn("dropping raft message: "+why, "group", group, "from", m.From, "to", m.To,
+		"type", m.Type, "dropped_total", h.dropped.Load())
+}
+
+// DroppedMessages counts raft messages dropped because this host serves no
+// such group or member. Safe for concurrent use.
+func (h *NodeHost) DroppedMessages() uint64 { return h.dropped.Load() }

@@ -66,12 +66,13 @@ func (p *pool) schedule(r runnable) {
 	}
 }
 
+// push queues r. It queues even after close: workers drain the queue before
+// they exit, so a runnable scheduled again during its last run still runs
+// (a group's final apply items must not be stranded by a closing host).
 func (p *pool) push(r runnable) {
 	p.mu.Lock()
-	if !p.closed {
-		p.q = append(p.q, r)
-		p.cond.Signal()
-	}
+	p.q = append(p.q, r)
+	p.cond.Signal()
 	p.mu.Unlock()
 }
 
