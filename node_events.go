@@ -1,6 +1,9 @@
 package raftkit
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/raftkit/raftkit/internal/core"
 	"github.com/raftkit/raftkit/raftpb"
 )
@@ -47,31 +50,17 @@ func (n *Node) publishView() {
 }
 
 // dispatchCommitted matches committed entries with the tasks waiting for
-// them and queues the batch to the apply loop. A task whose index now holds
-// an entry of another term lost its entry to another leader's log.
+// them and queues the batch to the apply loop.
 func (n *Node) dispatchCommitted(ents []raftpb.Entry) {
 	w := &n.w
 	var futs []*Future
+	futs, w.pending = settlePending(w.pending, ents)
 	startLeader := false
 	for i := range ents {
-		e := &ents[i]
-		for len(w.pending) > 0 && w.pending[0].index <= e.Index {
-			p := w.pending[0]
-			w.pending[0] = pendingTask{}
-			w.pending = w.pending[1:]
-			if p.index == e.Index && p.term == e.Term {
-				if futs == nil {
-					futs = make([]*Future, len(ents))
-				}
-				futs[i] = p.fut
-			} else {
-				p.fut.complete(Result{Index: p.index, Term: p.term, Err: &Error{Code: CodeLeaderChanged,
-					Msg: "the entry was replaced by another leader's log"}})
-			}
-		}
 		// The leader's own no-op of its term being applied means every entry
 		// committed before the term is applied too: the moment the state
 		// machine may start serving as leader.
+		e := &ents[i]
 		if e.Type == raftpb.EntryNoop && w.soft.Role == core.RoleLeader && e.Term == w.rn.Term() && w.led != e.Term {
 			startLeader = true
 		}
@@ -83,20 +72,47 @@ func (n *Node) dispatchCommitted(ents []raftpb.Entry) {
 	}
 }
 
-// failPendingFrom fails the waiting tasks at or after index, whose entries
-// this node's log no longer holds.
-func (n *Node) failPendingFrom(index uint64) {
-	w := &n.w
-	k := len(w.pending)
-	for k > 0 && w.pending[k-1].index >= index {
-		k--
+// settlePending takes from pending (ordered by index) every task at or
+// below the last of the committed entries ents. A task whose (index, term)
+// is a committed entry's gets that entry's slot in futs (nil when none
+// does); any other lost its entry to another leader's log for good, since
+// the committed entry at its index has another term, and fails now. It
+// returns the tasks still waiting.
+func settlePending(pending []pendingTask, ents []raftpb.Entry) (futs []*Future, rest []pendingTask) {
+	for i := range ents {
+		e := &ents[i]
+		for len(pending) > 0 && pending[0].index <= e.Index {
+			p := pending[0]
+			pending[0] = pendingTask{}
+			pending = pending[1:]
+			if p.index == e.Index && p.term == e.Term {
+				if futs == nil {
+					futs = make([]*Future, len(ents))
+				}
+				futs[i] = p.fut
+				continue
+			}
+			p.fut.complete(Result{Index: p.index, Term: p.term, Err: &Error{Code: CodeLeaderChanged,
+				Msg: "the entry was replaced by another leader's log"}})
+		}
 	}
-	for _, p := range w.pending[k:] {
-		p.fut.complete(Result{Index: p.index, Term: p.term, Err: &Error{Code: CodeLeaderChanged,
-			Msg: "the entry was replaced by another leader's log"}})
+	return futs, pending
+}
+
+// addPending appends the tasks just proposed at first.. in term, keeping
+// the queue ordered by index. An older task may still wait at an index at
+// or after first: its entry left this node's log when another leader's
+// replaced it, but a third node may hold it and commit it yet, so only the
+// committed entry at that index can settle it (see settlePending).
+func addPending(pending []pendingTask, first, term uint64, tasks []taskReq) []pendingTask {
+	start := len(pending)
+	for i, t := range tasks {
+		pending = append(pending, pendingTask{index: first + uint64(i), term: term, fut: t.fut})
 	}
-	clear(w.pending[k:])
-	w.pending = w.pending[:k]
+	if start > 0 && pending[start-1].index >= first {
+		slices.SortStableFunc(pending, func(a, b pendingTask) int { return cmp.Compare(a.index, b.index) })
+	}
+	return pending
 }
 
 func (n *Node) failTasks(tasks []taskReq, err error) {

@@ -119,12 +119,7 @@ func (n *Node) propose(tasks []taskReq) {
 		n.failTasks(keep, rerr)
 		return
 	}
-	// Entries at or after first were just appended by this leader, so any
-	// older task still waiting at those indexes lost its entry.
-	n.failPendingFrom(first)
-	for i, t := range keep {
-		w.pending = append(w.pending, pendingTask{index: first + uint64(i), term: term, fut: t.fut})
-	}
+	w.pending = addPending(w.pending, first, term, keep)
 }
 
 // drainReady completes durable jobs and carries out Readys until the core
