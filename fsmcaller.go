@@ -52,6 +52,7 @@ type fsmCaller struct {
 
 	applied atomic.Uint64
 	it      Iterator // owned by the running apply worker
+	shut    bool     // OnShutdown was called; owned by the running apply worker
 }
 
 func (f *fsmCaller) sched() *schedState { return &f.state }
@@ -97,12 +98,18 @@ func (f *fsmCaller) run() {
 
 // process runs one item and returns the last index it applied, or 0.
 func (f *fsmCaller) process(item *applyItem) uint64 {
+	if f.shut {
+		// Nothing reaches the state machine after OnShutdown.
+		failFutures(item.futs, &Error{Code: CodeShuttingDown, Msg: "node shut down"})
+		return 0
+	}
 	switch item.kind {
 	case applyEntries:
 		defer f.bytes.Add(-entriesBytes(item.ents))
 		return f.applyEntries(item)
 	case applyShutdown:
 		f.call("OnShutdown", func() { f.sm.OnShutdown() })
+		f.shut = true
 		close(item.done)
 		return 0
 	}
@@ -140,23 +147,32 @@ func (f *fsmCaller) applyEntries(item *applyItem) uint64 {
 			panic(applyFailure{err})
 		}
 	})
-	if err == nil && !f.it.consumed() {
+	// done is how many entries of the batch the state machine got through:
+	// all of them, or those before the entry it failed on.
+	done := len(item.ents)
+	if err != nil {
+		done = max(f.it.pos, 0)
+	} else if !f.it.consumed() {
+		done = f.it.pos + 1
 		err = newError(CodeStateMachine, nil, "Apply returned before consuming entry %d of its batch",
-			f.it.ents[max(f.it.pos, 0)].Index)
+			item.ents[done].Index)
 		f.fail(err)
 	}
-	if err != nil {
-		failFutures(item.futs, err)
-		return 0
-	}
 	for i, fut := range item.futs {
-		if fut != nil {
+		switch {
+		case fut == nil:
+		case i < done:
 			e := &item.ents[i]
 			fut.complete(Result{Index: e.Index, Term: e.Term, Value: f.it.vals[i], Err: f.it.errs[i]})
+		default:
+			fut.complete(Result{Err: err})
 		}
 	}
 	clear(f.it.vals)
-	return item.ents[len(item.ents)-1].Index
+	if done == 0 {
+		return 0
+	}
+	return item.ents[done-1].Index
 }
 
 // applyFailure carries an error returned by Apply through call's recover.
@@ -182,9 +198,14 @@ func (f *fsmCaller) call(what string, fn func()) (err error) {
 	return nil
 }
 
+// fail puts the group into the error state from the apply loop, telling
+// the state machine at once: a queued OnError could come after OnShutdown.
 func (f *fsmCaller) fail(err error) {
-	if f.failed.CompareAndSwap(false, true) {
-		f.n.enterError(err)
+	if !f.failed.CompareAndSwap(false, true) {
+		return
+	}
+	if f.n.setFailure(err) {
+		f.call("OnError", func() { f.sm.OnError(err) })
 	}
 }
 

@@ -16,6 +16,10 @@ import (
 // leader probes again), rather than letting a flood grow memory.
 const maxInboxMsgs = 8192
 
+// taskOverhead is what a queued task costs beyond its data, counted against
+// MaxPendingBytes.
+const taskOverhead = 64
+
 // Node is one member of one raft group, hosted by a NodeHost.
 //
 // Concurrency: every exported method is safe for concurrent use. Internally
@@ -36,6 +40,7 @@ type Node struct {
 	in        inbox
 	spare     inbox
 	taskBytes uint64 // payload of tasks accepted and not yet proposed or failed
+	shut      bool   // the node is done: Apply refuses from then on
 
 	view     atomic.Pointer[nodeView]
 	failure  atomic.Pointer[Error]
@@ -79,6 +84,7 @@ type runState struct {
 	pending  []pendingTask // by index, ascending
 	soft     core.SoftState
 	led      uint64 // the term OnLeaderStart was announced for, 0 if none
+	stopping bool   // Shutdown began; waiting for the log writes in flight
 	follows  uint64 // the leader OnStartFollowing was announced for
 	applied  uint64
 	lastTerm uint64
@@ -128,9 +134,14 @@ func (n *Node) Apply(t Task) (*Future, error) {
 	if q := n.fsm.bytes.Load(); q >= n.opts.MaxApplyQueueBytes {
 		return nil, &Error{Code: CodeBusy, Msg: "apply queue over budget"}
 	}
-	size := uint64(len(t.Data))
+	// The overhead keeps empty tasks from bypassing the budget.
+	size := uint64(len(t.Data)) + taskOverhead
 	fut := newFuture(t.Done)
 	n.mu.Lock()
+	if n.shut {
+		n.mu.Unlock()
+		return nil, n.closedErr()
+	}
 	if n.taskBytes > 0 && n.taskBytes+size > n.opts.MaxPendingBytes {
 		n.mu.Unlock()
 		return nil, &Error{Code: CodeBusy, Msg: "task queue over budget"}
@@ -233,21 +244,31 @@ func (n *Node) reportApplied(index uint64) {
 }
 
 // enterError puts the group into the error state; the first error wins.
-// Safe from any goroutine.
+// The state machine hears of it through OnError, queued behind what the
+// apply loop already has. Safe from any goroutine but the apply loop's,
+// which uses fsmCaller.fail.
 func (n *Node) enterError(err error) {
+	if n.setFailure(err) {
+		n.fsm.enqueue(applyItem{kind: applyError, err: n.failure.Load()})
+	}
+}
+
+// setFailure records err as the group's error unless one is recorded, and
+// makes the raft worker leave the protocol. It reports whether err won.
+func (n *Node) setFailure(err error) bool {
 	e, ok := err.(*Error)
 	if !ok {
 		e = &Error{Code: CodeStorage, Err: err}
 	}
 	if !n.failure.CompareAndSwap(nil, e) {
-		return
+		return false
 	}
 	n.log.Error("group entered the error state", "err", err)
-	n.fsm.enqueue(applyItem{kind: applyError, err: e})
 	n.mu.Lock()
 	n.in.failed = true
 	n.mu.Unlock()
 	n.host.raftPool.schedule(n)
+	return true
 }
 
 // errState is the group's error, or nil.

@@ -115,16 +115,23 @@ func addPending(pending []pendingTask, first, term uint64, tasks []taskReq) []pe
 	return pending
 }
 
-func (n *Node) failTasks(tasks []taskReq, err error) {
+// releaseTasks returns the tasks' bytes to the task budget; called once per
+// task, when it leaves the inbox.
+func (n *Node) releaseTasks(tasks []taskReq) {
 	var freed uint64
 	for _, t := range tasks {
 		freed += t.bytes
-		t.fut.complete(Result{Err: err})
 	}
 	if freed > 0 {
 		n.mu.Lock()
 		n.taskBytes -= freed
 		n.mu.Unlock()
+	}
+}
+
+func completeTasks(tasks []taskReq, err error) {
+	for _, t := range tasks {
+		t.fut.complete(Result{Err: err})
 	}
 }
 
@@ -151,17 +158,42 @@ func (n *Node) leaveProtocol() {
 	}
 }
 
-// finishStop completes Shutdown on the raft worker.
+// finishStop carries out Shutdown on the raft worker. The group leaves the
+// protocol at once, but the stop completes only when every log write it
+// queued has finished: a node started again for the group must find the log
+// as this one left it, not have writes land under it.
 func (n *Node) finishStop() {
 	w := &n.w
+	if !w.stopping {
+		w.stopping = true
+		n.leaveProtocol()
+		n.log.Info("node shutting down")
+	}
+	if !n.jobsSettled() {
+		return // the engine's callback schedules the group again
+	}
 	final := n.snapshotStatus()
 	final.State = StateShutdown
 	n.final.Store(&final)
 	w.done = true
-	n.leaveProtocol()
+	n.mu.Lock()
+	n.shut = true
+	n.mu.Unlock()
 	n.host.removeNode(n)
 	n.log.Info("node shut down")
 	n.fsm.enqueue(applyItem{kind: applyShutdown, done: n.stopped})
+}
+
+// jobsSettled reports whether every log write queued has completed.
+func (n *Node) jobsSettled() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, j := range n.w.jobs {
+		if !j.done {
+			return false
+		}
+	}
+	return true
 }
 
 // snapshotStatus builds a Status on the raft worker.

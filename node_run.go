@@ -25,8 +25,9 @@ func (n *Node) run() {
 	if !w.done {
 		n.runCore(&in)
 	}
-	if w.done || n.failure.Load() != nil {
-		n.failTasks(in.tasks, n.closedErr())
+	if w.done || w.stopping || n.failure.Load() != nil {
+		n.releaseTasks(in.tasks)
+		completeTasks(in.tasks, n.closedErr())
 	}
 	if len(in.status) > 0 {
 		s := n.snapshotStatus()
@@ -53,7 +54,7 @@ func (n *Node) runCore(in *inbox) {
 			n.leaveProtocol()
 		}
 	}()
-	if in.stop {
+	if in.stop || w.stopping {
 		n.finishStop()
 		return
 	}
@@ -73,8 +74,9 @@ func (n *Node) runCore(in *inbox) {
 			n.log.Debug("message refused", "type", in.msgs[i].Type, "from", in.msgs[i].From, "err", err)
 		}
 	}
-	n.propose(in.tasks)
-	in.tasks = in.tasks[:0]
+	tasks := in.tasks
+	in.tasks = in.tasks[:0] // from here on propose owns them
+	n.propose(tasks)
 	n.drainReady()
 	if t := w.rn.Term(); t != w.lastTerm {
 		w.lastTerm = t
@@ -87,18 +89,13 @@ func (n *Node) propose(tasks []taskReq) {
 	if len(tasks) == 0 {
 		return
 	}
+	defer clear(tasks) // the inbox array is reused; drop the references
+	n.releaseTasks(tasks)
 	w := &n.w
-	var freed uint64
-	defer func() {
-		n.mu.Lock()
-		n.taskBytes -= freed
-		n.mu.Unlock()
-	}()
 	term := w.rn.Term()
 	data := make([][]byte, 0, len(tasks))
 	keep := tasks[:0]
 	for _, t := range tasks {
-		freed += t.bytes
 		if t.term != 0 && t.term != term {
 			t.fut.complete(Result{Err: &Error{Code: CodeStaleTerm,
 				Msg: fmt.Sprintf("expected term %d, leader is in term %d", t.term, term)}})
@@ -110,13 +107,20 @@ func (n *Node) propose(tasks []taskReq) {
 	if len(keep) == 0 {
 		return
 	}
+	proposed := false
+	defer func() {
+		if !proposed { // the core panicked: the group fails, and so do these
+			completeTasks(keep, &Error{Code: CodeStorage, Msg: "the raft core failed while proposing"})
+		}
+	}()
 	first, term, err := w.rn.Propose(data...)
+	proposed = true
 	if err != nil {
 		var rerr error = n.notLeader(w.rn.Lead())
 		if errors.Is(err, core.ErrProposalDropped) && w.rn.Role() == core.RoleLeader {
 			rerr = &Error{Code: CodeBusy, Msg: "uncommitted log over budget", Err: err}
 		}
-		n.failTasks(keep, rerr)
+		completeTasks(keep, rerr)
 		return
 	}
 	w.pending = addPending(w.pending, first, term, keep)

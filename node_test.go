@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/raftkit/raftkit/raftpb"
 	"github.com/raftkit/raftkit/storage/vfs"
@@ -410,4 +412,79 @@ func TestFollowerApplyQueueBounded(t *testing.T) {
 	}
 	close(gate)
 	waitFor(t, "the follower to catch up", func() bool { return sm.count() == 200 })
+}
+
+// TestLeaderStateMachineFailsMidBatch: when the leader's state machine
+// fails on its third task, the two before it succeed, the rest fail with
+// the state machine error, and OnError comes before OnShutdown.
+func TestLeaderStateMachineFailsMidBatch(t *testing.T) {
+	c := newTestCluster(t, 3, 1)
+	c.startAll()
+	l := c.leader(0)
+	sm := c.sms[[2]int{l, 0}]
+	sm.mu.Lock()
+	sm.failAt = 3
+	sm.mu.Unlock()
+	var futs []*Future
+	for k := range 5 {
+		fut, err := c.node(l, 0).Apply(Task{Data: []byte(fmt.Sprint(k))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		futs = append(futs, fut)
+	}
+	for k, fut := range futs {
+		res, err := fut.Wait(context.Background())
+		if k < 2 && (err != nil || res.Value != k+1) {
+			t.Fatalf("task %d before the failure: %+v %v", k, res, err)
+		}
+		if k >= 2 && !errors.Is(err, ErrStateMachine) {
+			t.Fatalf("task %d after the failure: %v", k, err)
+		}
+	}
+	if err := c.node(l, 0).Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, ev := sm.snapshot()
+	if i, j := slices.Index(ev, "error"), slices.Index(ev, "shutdown"); i < 0 || j < i || j != len(ev)-1 {
+		t.Fatalf("events %v: want error, then shutdown last", ev)
+	}
+	if st := c.node((l+1)%3, 0).Status(); st.State != StateRunning {
+		t.Fatalf("a follower: %v", st.State)
+	}
+}
+
+// TestShutdownWaitsForLogWrites: Shutdown completes only once the log
+// writes the node queued have finished, so a node started again for the
+// group finds the log as the old one left it.
+func TestShutdownWaitsForLogWrites(t *testing.T) {
+	c := newTestCluster(t, 3, 1)
+	c.startAll()
+	l := c.leader(0)
+	c.applyN(0, 3, "a")
+	release := make(chan struct{})
+	var once sync.Once
+	blocked := make(chan struct{})
+	c.fs[l].InjectFault(func(op vfs.Op, name string) error {
+		if op == vfs.OpSync && strings.Contains(name, "/log/") {
+			once.Do(func() { close(blocked) })
+			<-release
+		}
+		return nil
+	})
+	if _, err := c.node(l, 0).Apply(Task{Data: []byte("in flight")}); err != nil {
+		t.Fatal(err)
+	}
+	<-blocked
+	n := c.node(l, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := n.Shutdown(ctx); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Shutdown with a log write in flight: %v, want it to wait", err)
+	}
+	close(release)
+	c.fs[l].InjectFault(nil)
+	if err := n.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
