@@ -47,8 +47,11 @@ type recorder struct {
 }
 
 func (r *recorder) Apply(it *Iterator) error {
-	if r.gate != nil {
-		<-r.gate
+	r.mu.Lock()
+	gate := r.gate
+	r.mu.Unlock()
+	if gate != nil {
+		<-gate
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
