@@ -13,23 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftkit/raftkit/internal/testutil"
 	"github.com/raftkit/raftkit/storage/vfs"
 	"github.com/raftkit/raftkit/transport"
 	"github.com/raftkit/raftkit/transport/memnet"
 )
 
-// waitFor polls cond until it holds or the deadline passes. Conditions here
-// depend on real tick timers, so the test waits on the condition itself
-// rather than on a fixed sleep.
+// waitFor is testutil.WaitFor with the generous deadline this package's
+// tests use: conditions here depend on real tick timers and elections.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, 20*time.Second, what, cond)
 }
 
 // recorder is a test state machine: it appends every applied payload and

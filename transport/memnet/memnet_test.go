@@ -3,80 +3,16 @@ package memnet_test
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/raftkit/raftkit/internal/testutil"
 	"github.com/raftkit/raftkit/raftpb"
 	"github.com/raftkit/raftkit/transport"
 	"github.com/raftkit/raftkit/transport/memnet"
 )
-
-// checkLeaks fails t if, after the cleanups registered after it, more
-// goroutines live than when it was called. Call it first in a test.
-func checkLeaks(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				t.Errorf("goroutines leaked:\n%s", buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-type delivered struct {
-	group uint64
-	m     raftpb.Message
-}
-
-type recorder struct {
-	mu     sync.Mutex
-	got    []delivered
-	reject func(group uint64) error
-}
-
-func (r *recorder) HandleRaft(group uint64, m *raftpb.Message) error {
-	if r.reject != nil {
-		if err := r.reject(group); err != nil {
-			return err
-		}
-	}
-	r.mu.Lock()
-	r.got = append(r.got, delivered{group, *m})
-	r.mu.Unlock()
-	return nil
-}
-
-func (r *recorder) all() []delivered {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.got)
-}
-
-func (r *recorder) count() int { return len(r.all()) }
-
-func (r *recorder) has(group, index uint64) bool {
-	return slices.ContainsFunc(r.all(), func(d delivered) bool { return d.group == group && d.m.Index == index })
-}
 
 func newNet(t *testing.T, seed int64) *memnet.Network {
 	n := memnet.New(seed)
@@ -99,13 +35,13 @@ func msg(from, index uint64) *raftpb.Message {
 }
 
 func TestDeliveryInOrderAcrossGroups(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	n := newNet(t, 1)
 	addrs := []string{"a", "b", "c"}
-	recs := map[string]*recorder{}
+	recs := map[string]*testutil.Recorder{}
 	eps := map[string]*memnet.Endpoint{}
 	for _, a := range addrs {
-		recs[a] = &recorder{}
+		recs[a] = &testutil.Recorder{}
 		eps[a] = listen(t, n, a, recs[a])
 	}
 	const perGroup = 200
@@ -134,25 +70,25 @@ func TestDeliveryInOrderAcrossGroups(t *testing.T) {
 	wg.Wait()
 	for _, a := range addrs {
 		r := recs[a]
-		waitFor(t, "every message", func() bool { return r.count() == 2*perGroup*len(groups) })
+		testutil.WaitFor(t, 10*time.Second, "every message", func() bool { return r.Count() == 2*perGroup*len(groups) })
 		next := map[[2]uint64]uint64{}
-		for _, d := range r.all() {
-			key := [2]uint64{d.m.From, d.group}
+		for _, d := range r.All() {
+			key := [2]uint64{d.Msg.From, d.Group}
 			next[key]++
-			want := fmt.Sprintf("%d/%d", d.m.From, next[key])
-			if d.m.Index != next[key] || string(d.m.Entries[0].Data) != want {
+			want := fmt.Sprintf("%d/%d", d.Msg.From, next[key])
+			if d.Msg.Index != next[key] || string(d.Msg.Entries[0].Data) != want {
 				t.Fatalf("%s: from %d group %d got index %d data %q, want %d %q",
-					a, d.m.From, d.group, d.m.Index, d.m.Entries[0].Data, next[key], want)
+					a, d.Msg.From, d.Group, d.Msg.Index, d.Msg.Entries[0].Data, next[key], want)
 			}
 		}
 	}
 }
 
 func TestMessagesAreDeepCopies(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	n := newNet(t, 1)
-	rb := &recorder{}
-	a := listen(t, n, "a", &recorder{})
+	rb := &testutil.Recorder{}
+	a := listen(t, n, "a", &testutil.Recorder{})
 	listen(t, n, "b", rb)
 	m := msg(1, 1)
 	m.Snapshot = &raftpb.SnapshotMeta{Index: 5, ConfState: raftpb.ConfState{Voters: []uint64{1, 2}}}
@@ -160,19 +96,19 @@ func TestMessagesAreDeepCopies(t *testing.T) {
 	a.Send("b", 1, m)
 	m.Entries[0].Data[0] = 'X'
 	m.Snapshot.ConfState.Voters[0] = 99
-	waitFor(t, "both copies", func() bool { return rb.count() == 2 })
-	got := rb.all()
-	got[0].m.Entries[0].Data[0] = 'Y'
-	d := got[1].m
+	testutil.WaitFor(t, 10*time.Second, "both copies", func() bool { return rb.Count() == 2 })
+	got := rb.All()
+	got[0].Msg.Entries[0].Data[0] = 'Y'
+	d := got[1].Msg
 	if string(d.Entries[0].Data) != "1/1" || d.Snapshot.ConfState.Voters[0] != 1 {
 		t.Fatalf("delivered message shares memory: %+v", d)
 	}
 }
 
 func TestPartitionIsolateAndHeal(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	n := newNet(t, 1)
-	ra, rb, rc := &recorder{}, &recorder{}, &recorder{}
+	ra, rb, rc := &testutil.Recorder{}, &testutil.Recorder{}, &testutil.Recorder{}
 	a := listen(t, n, "a", ra)
 	b := listen(t, n, "b", rb)
 	listen(t, n, "c", rc)
@@ -195,8 +131,8 @@ func TestPartitionIsolateAndHeal(t *testing.T) {
 	if !a.Send("b", 1, msg(1, 3)) || !b.Send("a", 1, msg(2, 3)) || !a.Send("c", 1, msg(1, 3)) {
 		t.Fatal("Send after Heal returned false")
 	}
-	waitFor(t, "messages after heal", func() bool { return rb.has(1, 3) && ra.has(1, 3) && rc.has(1, 3) })
-	if rb.has(1, 1) || rc.has(1, 2) {
+	testutil.WaitFor(t, 10*time.Second, "messages after heal", func() bool { return rb.Has(1, 3) && ra.Has(1, 3) && rc.Has(1, 3) })
+	if rb.Has(1, 1) || rc.Has(1, 2) {
 		t.Fatal("a message crossed a cut")
 	}
 }
@@ -204,12 +140,12 @@ func TestPartitionIsolateAndHeal(t *testing.T) {
 // TestDropRateIsSeeded sends from one goroutine, so the seeded source makes
 // the same choices on every run.
 func TestDropRateIsSeeded(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	run := func(seed int64) []uint64 {
 		n := memnet.New(seed)
 		defer n.Close()
-		rb := &recorder{}
-		a := listen(t, n, "a", &recorder{})
+		rb := &testutil.Recorder{}
+		a := listen(t, n, "a", &testutil.Recorder{})
 		listen(t, n, "b", rb)
 		n.SetDropRate(0.3)
 		const total = 1000
@@ -221,10 +157,10 @@ func TestDropRateIsSeeded(t *testing.T) {
 		// Mark the end with a message sent without loss.
 		n.SetDropRate(0)
 		a.Send("b", 1, msg(1, total+1))
-		waitFor(t, "the last message", func() bool { return rb.has(1, total+1) })
+		testutil.WaitFor(t, 10*time.Second, "the last message", func() bool { return rb.Has(1, total+1) })
 		var got []uint64
-		for _, d := range rb.all() {
-			got = append(got, d.m.Index)
+		for _, d := range rb.All() {
+			got = append(got, d.Msg.Index)
 		}
 		return got
 	}
@@ -241,10 +177,10 @@ func TestDropRateIsSeeded(t *testing.T) {
 }
 
 func TestClosedEndpoint(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	n := newNet(t, 1)
-	a := listen(t, n, "a", &recorder{})
-	b := listen(t, n, "b", &recorder{})
+	a := listen(t, n, "a", &testutil.Recorder{})
+	b := listen(t, n, "b", &testutil.Recorder{})
 	a.Send("b", 1, msg(1, 1))
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
@@ -253,34 +189,34 @@ func TestClosedEndpoint(t *testing.T) {
 	if a.Send("b", 1, msg(1, 2)) || b.Send("a", 1, msg(2, 1)) {
 		t.Fatal("Send to or from a closed endpoint returned true")
 	}
-	rb := &recorder{}
+	rb := &testutil.Recorder{}
 	listen(t, n, "b", rb)
 	a.Send("b", 1, msg(1, 3))
-	waitFor(t, "delivery to the new endpoint", func() bool { return rb.has(1, 3) })
+	testutil.WaitFor(t, 10*time.Second, "delivery to the new endpoint", func() bool { return rb.Has(1, 3) })
 }
 
 func TestListenErrors(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	n := memnet.New(1)
-	listen(t, n, "a", &recorder{})
-	if _, err := n.Listen("a", &recorder{}); err == nil {
+	listen(t, n, "a", &testutil.Recorder{})
+	if _, err := n.Listen("a", &testutil.Recorder{}); err == nil {
 		t.Fatal("Listen on a taken address succeeded")
 	}
-	if _, err := n.Listen("", &recorder{}); err == nil {
+	if _, err := n.Listen("", &testutil.Recorder{}); err == nil {
 		t.Fatal("Listen on an empty address succeeded")
 	}
 	n.Close()
-	if _, err := n.Listen("b", &recorder{}); !errors.Is(err, transport.ErrClosed) {
+	if _, err := n.Listen("b", &testutil.Recorder{}); !errors.Is(err, transport.ErrClosed) {
 		t.Fatalf("Listen after Close: %v", err)
 	}
 }
 
 func TestHandlerErrorDropsQueue(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	n := newNet(t, 1)
 	var mu sync.Mutex
 	rejected := 0
-	rb := &recorder{reject: func(g uint64) error {
+	rb := &testutil.Recorder{Reject: func(g uint64) error {
 		if g != 99 {
 			return nil
 		}
@@ -289,10 +225,10 @@ func TestHandlerErrorDropsQueue(t *testing.T) {
 		mu.Unlock()
 		return errors.New("unknown group")
 	}}
-	a := listen(t, n, "a", &recorder{})
+	a := listen(t, n, "a", &testutil.Recorder{})
 	listen(t, n, "b", rb)
 	a.Send("b", 99, msg(1, 1))
-	waitFor(t, "the rejection", func() bool { mu.Lock(); defer mu.Unlock(); return rejected == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the rejection", func() bool { mu.Lock(); defer mu.Unlock(); return rejected == 1 })
 	a.Send("b", 1, msg(1, 2))
-	waitFor(t, "a later message", func() bool { return rb.has(1, 2) })
+	testutil.WaitFor(t, 10*time.Second, "a later message", func() bool { return rb.Has(1, 2) })
 }

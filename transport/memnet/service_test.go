@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftkit/raftkit/internal/testutil"
 	"github.com/raftkit/raftkit/transport"
 	"github.com/raftkit/raftkit/transport/memnet"
 )
@@ -18,9 +19,9 @@ func (notLeader) Error() string                           { return "not leader" 
 func (notLeader) WireError() (code uint16, leader string) { return 1, "b" }
 
 func TestCall(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	n := newNet(t, 1)
-	a := listen(t, n, "a", &recorder{})
+	a := listen(t, n, "a", &testutil.Recorder{})
 	a.RegisterService("echo", func(_ context.Context, g uint64, req []byte) ([]byte, error) {
 		resp := fmt.Appendf(nil, "%d:%s", g, req)
 		req[0] = 'X' // the handler owns its copy
@@ -62,9 +63,9 @@ func TestCall(t *testing.T) {
 }
 
 func TestCallFailsFastWhenEndpointCloses(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	n := newNet(t, 1)
-	a := listen(t, n, "a", &recorder{})
+	a := listen(t, n, "a", &testutil.Recorder{})
 	started, ended := make(chan struct{}, 2), make(chan struct{}, 2)
 	a.RegisterService("block", func(ctx context.Context, _ uint64, _ []byte) ([]byte, error) {
 		started <- struct{}{}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftkit/raftkit/internal/testutil"
 	"github.com/raftkit/raftkit/transport/frame"
 	"github.com/raftkit/raftkit/transport/tcp"
 )
@@ -32,13 +33,13 @@ func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 // protocol in every way we know, and checks that each is cut off with the
 // right reason and a warning while a well-behaved peer keeps being served.
 func TestGarbageSendersAreDisconnected(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	logs := newLogSink(t)
-	ra := &recorder{}
+	ra := &testutil.Recorder{}
 	a := newTransport(t, tcp.Options{
 		Logger: sloggerFor(logs), MaxFrameSize: 1 << 20, HandshakeTimeout: 200 * time.Millisecond,
 	}, ra)
-	good := newTransport(t, tcp.Options{}, &recorder{})
+	good := newTransport(t, tcp.Options{}, &testutil.Recorder{})
 
 	goodRaft := frame.AppendRaft(nil, 1, msg(1, 1, "data"))
 	badCRC := bytes.Clone(goodRaft)
@@ -80,16 +81,16 @@ func TestGarbageSendersAreDisconnected(t *testing.T) {
 			if _, err := io.Copy(io.Discard, conn); isTimeout(err) {
 				t.Fatal("server did not close the connection")
 			}
-			waitFor(t, "the disconnect to be counted", func() bool { return tc.reason(a.Stats().Disconnects) == before+1 })
-			waitFor(t, "a warning naming the remote and the reason", func() bool {
+			testutil.WaitFor(t, 10*time.Second, "the disconnect to be counted", func() bool { return tc.reason(a.Stats().Disconnects) == before+1 })
+			testutil.WaitFor(t, 10*time.Second, "a warning naming the remote and the reason", func() bool {
 				_, ok := logs.find("WARN", "disconnecting peer", tc.warn, "remote="+conn.LocalAddr().String())
 				return ok
 			})
 
 			// The good peer is still served, on its long-lived connection.
-			idx := uint64(len(ra.all()) + 1)
+			idx := uint64(len(ra.All()) + 1)
 			good.Send(a.Addr(), 5, msg(2, idx, ""))
-			waitFor(t, "the good peer's message", func() bool { return ra.has(5, idx) })
+			testutil.WaitFor(t, 10*time.Second, "the good peer's message", func() bool { return ra.Has(5, idx) })
 		})
 	}
 	if st := good.Stats(); st.Dials != 1 {

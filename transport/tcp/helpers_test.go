@@ -5,94 +5,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/raftkit/raftkit/internal/testutil"
 	"github.com/raftkit/raftkit/raftpb"
 	"github.com/raftkit/raftkit/transport/tcp"
 )
-
-// checkLeaks fails t if, once every cleanup registered after it has run,
-// more goroutines live than when it was called. Call it first in a test so
-// that its cleanup runs last. Goroutines take a moment to exit after the
-// code that stopped them returns, hence the polling.
-func checkLeaks(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf)
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
-}
-
-// waitFor polls cond until it holds, failing t after a generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// delivered is one message a recorder received.
-type delivered struct {
-	group uint64
-	m     raftpb.Message
-}
-
-// recorder is a transport.Handler that keeps what it receives; reject, when
-// set, decides which messages to refuse.
-type recorder struct {
-	mu     sync.Mutex
-	got    []delivered
-	reject func(group uint64) error
-}
-
-func (r *recorder) HandleRaft(group uint64, m *raftpb.Message) error {
-	if r.reject != nil {
-		if err := r.reject(group); err != nil {
-			return err
-		}
-	}
-	r.mu.Lock()
-	r.got = append(r.got, delivered{group, *m})
-	r.mu.Unlock()
-	return nil
-}
-
-func (r *recorder) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.got)
-}
-
-func (r *recorder) all() []delivered {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.got)
-}
-
-// has reports whether a message of group with index was received.
-func (r *recorder) has(group, index uint64) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.ContainsFunc(r.got, func(d delivered) bool { return d.group == group && d.m.Index == index })
-}
 
 // logSink is a slog.Handler that keeps records, so tests can check what was
 // logged; it prints them when the test fails.
@@ -147,7 +69,7 @@ func (s *logSink) find(parts ...string) (string, bool) {
 
 // newTransport starts a transport on a free loopback port (unless opts says
 // otherwise) and closes it when the test ends.
-func newTransport(t *testing.T, opts tcp.Options, h *recorder) *tcp.Transport {
+func newTransport(t *testing.T, opts tcp.Options, h *testutil.Recorder) *tcp.Transport {
 	t.Helper()
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftkit/raftkit/internal/testutil"
 	"github.com/raftkit/raftkit/transport"
 	"github.com/raftkit/raftkit/transport/tcp"
 )
@@ -30,8 +31,8 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 }
 
 func TestServiceConcurrentCalls(t *testing.T) {
-	checkLeaks(t)
-	srv := newTransport(t, tcp.Options{}, &recorder{})
+	testutil.CheckLeaks(t)
+	srv := newTransport(t, tcp.Options{}, &testutil.Recorder{})
 	srv.RegisterService("echo", echo)
 	c := newClient(t, tcp.ClientOptions{})
 	ctx := ctxTimeout(t, 10*time.Second)
@@ -64,8 +65,8 @@ func (e notLeader) Error() string                           { return "not leader
 func (e notLeader) WireError() (code uint16, leader string) { return 1, e.leader }
 
 func TestServiceErrors(t *testing.T) {
-	checkLeaks(t)
-	srv := newTransport(t, tcp.Options{}, &recorder{})
+	testutil.CheckLeaks(t)
+	srv := newTransport(t, tcp.Options{}, &testutil.Recorder{})
 	srv.RegisterService("redirect", func(context.Context, uint64, []byte) ([]byte, error) {
 		return nil, fmt.Errorf("propose: %w", notLeader{leader: "10.0.0.3:7000"})
 	})
@@ -129,8 +130,8 @@ func (b *blocker) handle(ctx context.Context, _ uint64, _ []byte) ([]byte, error
 }
 
 func TestServiceHandlerCancelledWhenConnectionCloses(t *testing.T) {
-	checkLeaks(t)
-	srv := newTransport(t, tcp.Options{}, &recorder{})
+	testutil.CheckLeaks(t)
+	srv := newTransport(t, tcp.Options{}, &testutil.Recorder{})
 	b := newBlocker()
 	srv.RegisterService("block", b.handle)
 	c := tcp.NewClient(tcp.ClientOptions{})
@@ -159,8 +160,8 @@ func TestServiceHandlerCancelledWhenConnectionCloses(t *testing.T) {
 }
 
 func TestClientFailsFastWhenServerCloses(t *testing.T) {
-	checkLeaks(t)
-	srv, err := tcp.New(tcp.Options{Addr: "127.0.0.1:0"}, &recorder{})
+	testutil.CheckLeaks(t)
+	srv, err := tcp.New(tcp.Options{Addr: "127.0.0.1:0"}, &testutil.Recorder{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +199,7 @@ func TestClientFailsFastWhenServerCloses(t *testing.T) {
 	}
 
 	// A server on the same port again: the client redials.
-	srv2 := newTransport(t, tcp.Options{Addr: addr}, &recorder{})
+	srv2 := newTransport(t, tcp.Options{Addr: addr}, &testutil.Recorder{})
 	srv2.RegisterService("echo", echo)
 	if resp, err := c.Call(ctxTimeout(t, 10*time.Second), addr, "echo", 2, []byte("again")); err != nil || string(resp) != "group 2: again" {
 		t.Fatalf("call after restart = %q, %v", resp, err)
@@ -206,8 +207,8 @@ func TestClientFailsFastWhenServerCloses(t *testing.T) {
 }
 
 func TestClientCloseFailsCalls(t *testing.T) {
-	checkLeaks(t)
-	srv := newTransport(t, tcp.Options{}, &recorder{})
+	testutil.CheckLeaks(t)
+	srv := newTransport(t, tcp.Options{}, &testutil.Recorder{})
 	b := newBlocker()
 	srv.RegisterService("block", b.handle)
 	c := tcp.NewClient(tcp.ClientOptions{})
@@ -230,7 +231,7 @@ func TestClientCloseFailsCalls(t *testing.T) {
 }
 
 func TestClientRequestLimits(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	c := newClient(t, tcp.ClientOptions{MaxFrameSize: 100})
 	ctx := ctxTimeout(t, 10*time.Second)
 	if _, err := c.Call(ctx, "127.0.0.1:1", "svc", 1, make([]byte, 200)); !errors.Is(err, transport.ErrFrameTooLarge) {
@@ -242,8 +243,8 @@ func TestClientRequestLimits(t *testing.T) {
 }
 
 func TestServiceResponseOverLimit(t *testing.T) {
-	checkLeaks(t)
-	srv := newTransport(t, tcp.Options{MaxFrameSize: 1024}, &recorder{})
+	testutil.CheckLeaks(t)
+	srv := newTransport(t, tcp.Options{MaxFrameSize: 1024}, &testutil.Recorder{})
 	srv.RegisterService("big", func(context.Context, uint64, []byte) ([]byte, error) {
 		return make([]byte, 4096), nil
 	})
@@ -258,10 +259,10 @@ func TestServiceResponseOverLimit(t *testing.T) {
 // TestServicesAndRaftShareAPort runs calls while raft traffic flows to the
 // same transport, and registers services while calls run.
 func TestServicesAndRaftShareAPort(t *testing.T) {
-	checkLeaks(t)
-	ra := &recorder{}
+	testutil.CheckLeaks(t)
+	ra := &testutil.Recorder{}
 	srv := newTransport(t, tcp.Options{}, ra)
-	peer := newTransport(t, tcp.Options{}, &recorder{})
+	peer := newTransport(t, tcp.Options{}, &testutil.Recorder{})
 	c := newClient(t, tcp.ClientOptions{})
 	ctx := ctxTimeout(t, 10*time.Second)
 	srv.RegisterService("echo", echo)
@@ -279,7 +280,7 @@ func TestServicesAndRaftShareAPort(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	waitFor(t, "raft messages", func() bool { return ra.count() == 100 })
+	testutil.WaitFor(t, 10*time.Second, "raft messages", func() bool { return ra.Count() == 100 })
 	checkOrdered(t, ra, []uint64{2}, []uint64{1}, 100)
 	if _, err := c.Call(ctx, srv.Addr(), "svc49", 1, nil); err != nil {
 		t.Fatal(err)

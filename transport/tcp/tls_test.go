@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftkit/raftkit/internal/testutil"
 	"github.com/raftkit/raftkit/transport"
 	"github.com/raftkit/raftkit/transport/tcp"
 )
@@ -114,15 +115,15 @@ func loadTLS(t *testing.T, ca *testCA, dir, name string) *tls.Config {
 }
 
 func TestMutualTLS(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	dir := t.TempDir()
 	ca := newTestCA(t, dir, "cluster")
-	ra, rb := &recorder{}, &recorder{}
+	ra, rb := &testutil.Recorder{}, &testutil.Recorder{}
 	a := newTransport(t, tcp.Options{TLS: loadTLS(t, ca, dir, "a")}, ra)
 	b := newTransport(t, tcp.Options{TLS: loadTLS(t, ca, dir, "b")}, rb)
 	sendAll(t, a, 1, []string{b.Addr()}, []uint64{1, 2}, 50)
 	sendAll(t, b, 2, []string{a.Addr()}, []uint64{1, 2}, 50)
-	waitFor(t, "all messages", func() bool { return ra.count() == 100 && rb.count() == 100 })
+	testutil.WaitFor(t, 10*time.Second, "all messages", func() bool { return ra.Count() == 100 && rb.Count() == 100 })
 	checkOrdered(t, rb, []uint64{1}, []uint64{1, 2}, 50)
 	checkOrdered(t, ra, []uint64{2}, []uint64{1, 2}, 50)
 
@@ -137,11 +138,11 @@ func TestMutualTLS(t *testing.T) {
 // TestMutualTLSRejectsStrangers checks that peers without a certificate the
 // cluster's CA signed deliver nothing, while the server keeps serving.
 func TestMutualTLSRejectsStrangers(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	dir := t.TempDir()
 	ca := newTestCA(t, dir, "cluster")
 	rogue := newTestCA(t, dir, "rogue")
-	ra := &recorder{}
+	ra := &testutil.Recorder{}
 	a := newTransport(t, tcp.Options{TLS: loadTLS(t, ca, dir, "a")}, ra)
 	a.RegisterService("echo", echo)
 
@@ -158,9 +159,9 @@ func TestMutualTLSRejectsStrangers(t *testing.T) {
 	}{{"foreign CA", strangerCfg}, {"no certificate", anonCfg}} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := a.Stats().Disconnects.Handshake
-			s := newTransport(t, tcp.Options{TLS: tc.cfg}, &recorder{})
+			s := newTransport(t, tcp.Options{TLS: tc.cfg}, &testutil.Recorder{})
 			s.Send(a.Addr(), 1, msg(9, 1, "intruder"))
-			waitFor(t, "the handshake to be refused", func() bool { return a.Stats().Disconnects.Handshake > before })
+			testutil.WaitFor(t, 10*time.Second, "the handshake to be refused", func() bool { return a.Stats().Disconnects.Handshake > before })
 
 			c := newClient(t, tcp.ClientOptions{TLS: tc.cfg})
 			_, err := c.Call(ctxTimeout(t, 10*time.Second), a.Addr(), "echo", 1, nil)
@@ -170,25 +171,25 @@ func TestMutualTLSRejectsStrangers(t *testing.T) {
 			}
 		})
 	}
-	if n := ra.count(); n != 0 {
+	if n := ra.Count(); n != 0 {
 		t.Fatalf("server received %d messages from strangers", n)
 	}
 	// A member still gets through.
-	b := newTransport(t, tcp.Options{TLS: loadTLS(t, ca, dir, "b")}, &recorder{})
-	sendUntil(t, b, a.Addr(), 1, msg(2, 1, ""), func() bool { return ra.has(1, 1) })
+	b := newTransport(t, tcp.Options{TLS: loadTLS(t, ca, dir, "b")}, &testutil.Recorder{})
+	sendUntil(t, b, a.Addr(), 1, msg(2, 1, ""), func() bool { return ra.Has(1, 1) })
 }
 
 func TestMutualTLSServerMustBeTrusted(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	dir := t.TempDir()
 	ca := newTestCA(t, dir, "cluster")
 	rogue := newTestCA(t, dir, "rogue")
-	ra := &recorder{}
+	ra := &testutil.Recorder{}
 	impostor := newTransport(t, tcp.Options{TLS: loadTLS(t, rogue, dir, "impostor")}, ra)
-	a := newTransport(t, tcp.Options{TLS: loadTLS(t, ca, dir, "a")}, &recorder{})
+	a := newTransport(t, tcp.Options{TLS: loadTLS(t, ca, dir, "a")}, &testutil.Recorder{})
 	a.Send(impostor.Addr(), 1, msg(1, 1, "secret"))
-	waitFor(t, "the dial to fail", func() bool { return a.Stats().DialFailures == 1 })
-	if ra.count() != 0 {
+	testutil.WaitFor(t, 10*time.Second, "the dial to fail", func() bool { return a.Stats().DialFailures == 1 })
+	if ra.Count() != 0 {
 		t.Fatal("an untrusted server received a message")
 	}
 }

@@ -10,24 +10,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftkit/raftkit/internal/testutil"
 	"github.com/raftkit/raftkit/raftpb"
 	"github.com/raftkit/raftkit/transport/tcp"
 )
 
 // checkOrdered checks that r received, from each sender in froms and on each
 // group in groups, messages with indexes 1..n in order.
-func checkOrdered(t *testing.T, r *recorder, froms, groups []uint64, n int) {
+func checkOrdered(t *testing.T, r *testutil.Recorder, froms, groups []uint64, n int) {
 	t.Helper()
 	next := map[[2]uint64]uint64{}
-	for _, d := range r.all() {
-		key := [2]uint64{d.m.From, d.group}
+	for _, d := range r.All() {
+		key := [2]uint64{d.Msg.From, d.Group}
 		next[key]++
-		if d.m.Index != next[key] {
-			t.Fatalf("from %d group %d: got index %d, want %d", d.m.From, d.group, d.m.Index, next[key])
+		if d.Msg.Index != next[key] {
+			t.Fatalf("from %d group %d: got index %d, want %d", d.Msg.From, d.Group, d.Msg.Index, next[key])
 		}
-		want := fmt.Sprintf("from %d group %d index %d", d.m.From, d.group, d.m.Index)
-		if len(d.m.Entries) != 1 || string(d.m.Entries[0].Data) != want {
-			t.Fatalf("from %d group %d index %d: entries %+v, want data %q", d.m.From, d.group, d.m.Index, d.m.Entries, want)
+		want := fmt.Sprintf("from %d group %d index %d", d.Msg.From, d.Group, d.Msg.Index)
+		if len(d.Msg.Entries) != 1 || string(d.Msg.Entries[0].Data) != want {
+			t.Fatalf("from %d group %d index %d: entries %+v, want data %q", d.Msg.From, d.Group, d.Msg.Index, d.Msg.Entries, want)
 		}
 	}
 	for _, from := range froms {
@@ -61,20 +62,20 @@ func sendAll(t *testing.T, tr *tcp.Transport, from uint64, addrs []string, group
 }
 
 func TestTwoHostsExchangeInOrder(t *testing.T) {
-	checkLeaks(t)
-	ra, rb := &recorder{}, &recorder{}
+	testutil.CheckLeaks(t)
+	ra, rb := &testutil.Recorder{}, &testutil.Recorder{}
 	a := newTransport(t, tcp.Options{}, ra)
 	b := newTransport(t, tcp.Options{}, rb)
 	groups := []uint64{1, 2, 77}
 	const n = 200
 	sendAll(t, a, 1, []string{b.Addr()}, groups, n)
 	sendAll(t, b, 2, []string{a.Addr()}, groups, n)
-	waitFor(t, "all messages", func() bool { return ra.count() == n*len(groups) && rb.count() == n*len(groups) })
+	testutil.WaitFor(t, 10*time.Second, "all messages", func() bool { return ra.Count() == n*len(groups) && rb.Count() == n*len(groups) })
 	checkOrdered(t, rb, []uint64{1}, groups, n)
 	checkOrdered(t, ra, []uint64{2}, groups, n)
 
 	want := n*uint64(len(groups)) + 1 // and the Hello
-	waitFor(t, "writes to be counted", func() bool { return a.Stats().FramesOut == want })
+	testutil.WaitFor(t, 10*time.Second, "writes to be counted", func() bool { return a.Stats().FramesOut == want })
 	st := a.Stats()
 	if st.Dials != 1 || st.Accepted != 1 {
 		t.Fatalf("a dialed %d and accepted %d connections, want 1 and 1", st.Dials, st.Accepted)
@@ -88,8 +89,8 @@ func TestTwoHostsExchangeInOrder(t *testing.T) {
 }
 
 func TestThreeHostsExchangeInOrder(t *testing.T) {
-	checkLeaks(t)
-	recs := []*recorder{{}, {}, {}}
+	testutil.CheckLeaks(t)
+	recs := []*testutil.Recorder{{}, {}, {}}
 	var trs []*tcp.Transport
 	for _, r := range recs {
 		trs = append(trs, newTransport(t, tcp.Options{}, r))
@@ -113,7 +114,7 @@ func TestThreeHostsExchangeInOrder(t *testing.T) {
 		<-done
 	}
 	for i, r := range recs {
-		waitFor(t, "all messages", func() bool { return r.count() == 2*n*len(groups) })
+		testutil.WaitFor(t, 10*time.Second, "all messages", func() bool { return r.Count() == 2*n*len(groups) })
 		var froms []uint64
 		for j := range trs {
 			if j != i {
@@ -139,10 +140,10 @@ func gatedDialer(gate <-chan struct{}) tcp.DialFunc {
 }
 
 func TestSendsAreBatched(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	gate := make(chan struct{})
-	rb := &recorder{}
-	a := newTransport(t, tcp.Options{DialContext: gatedDialer(gate)}, &recorder{})
+	rb := &testutil.Recorder{}
+	a := newTransport(t, tcp.Options{DialContext: gatedDialer(gate)}, &testutil.Recorder{})
 	b := newTransport(t, tcp.Options{}, rb)
 	const n = 1000
 	for i := 1; i <= n; i++ {
@@ -151,27 +152,27 @@ func TestSendsAreBatched(t *testing.T) {
 		}
 	}
 	close(gate)
-	waitFor(t, "all messages", func() bool { return rb.count() == n })
+	testutil.WaitFor(t, 10*time.Second, "all messages", func() bool { return rb.Count() == n })
 	// The sender counts a write once Write returns, which may be after the
 	// receiver has the data.
-	waitFor(t, "the write to be counted", func() bool { return a.Stats().FramesOut == n+1 })
+	testutil.WaitFor(t, 10*time.Second, "the write to be counted", func() bool { return a.Stats().FramesOut == n+1 })
 	// The writer was held in its dial while every Send queued, so the Hello
 	// and all n messages leave in a single write.
 	if st := a.Stats(); st.Writes != 1 || st.FramesOut != n+1 {
 		t.Fatalf("%d frames in %d writes, want %d in 1", st.FramesOut, st.Writes, n+1)
 	}
-	for i, d := range rb.all() {
-		if d.m.Index != uint64(i+1) {
-			t.Fatalf("message %d has index %d", i, d.m.Index)
+	for i, d := range rb.All() {
+		if d.Msg.Index != uint64(i+1) {
+			t.Fatalf("message %d has index %d", i, d.Msg.Index)
 		}
 	}
 }
 
 func TestQueueBudget(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	gate := make(chan struct{})
-	rb := &recorder{}
-	a := newTransport(t, tcp.Options{DialContext: gatedDialer(gate), MaxQueueBytes: 1000}, &recorder{})
+	rb := &testutil.Recorder{}
+	a := newTransport(t, tcp.Options{DialContext: gatedDialer(gate), MaxQueueBytes: 1000}, &testutil.Recorder{})
 	b := newTransport(t, tcp.Options{}, rb)
 	body := strings.Repeat("x", 300)
 	accepted := 0
@@ -187,12 +188,12 @@ func TestQueueBudget(t *testing.T) {
 		t.Fatalf("DroppedSends = %d, want 7", st.DroppedSends)
 	}
 	close(gate)
-	waitFor(t, "queued messages", func() bool { return rb.count() == accepted })
+	testutil.WaitFor(t, 10*time.Second, "queued messages", func() bool { return rb.Count() == accepted })
 }
 
 func TestOversizeMessageDropped(t *testing.T) {
-	checkLeaks(t)
-	a := newTransport(t, tcp.Options{MaxFrameSize: 1024}, &recorder{})
+	testutil.CheckLeaks(t)
+	a := newTransport(t, tcp.Options{MaxFrameSize: 1024}, &testutil.Recorder{})
 	if a.Send(freeAddr(t), 1, msg(1, 1, strings.Repeat("x", 2000))) {
 		t.Fatal("Send of a message over MaxFrameSize returned true")
 	}
@@ -202,32 +203,32 @@ func TestOversizeMessageDropped(t *testing.T) {
 }
 
 func TestReconnectAfterPeerRestart(t *testing.T) {
-	checkLeaks(t)
-	a := newTransport(t, tcp.Options{BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond}, &recorder{})
-	rb := &recorder{}
+	testutil.CheckLeaks(t)
+	a := newTransport(t, tcp.Options{BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond}, &testutil.Recorder{})
+	rb := &testutil.Recorder{}
 	b, err := tcp.New(tcp.Options{Addr: "127.0.0.1:0"}, rb)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() }) // in case the test stops before its own Close
 	addr := b.Addr()
-	sendUntil(t, a, addr, 1, msg(1, 1, ""), func() bool { return rb.has(1, 1) })
+	sendUntil(t, a, addr, 1, msg(1, 1, ""), func() bool { return rb.Has(1, 1) })
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
 
-	rb2 := &recorder{}
+	rb2 := &testutil.Recorder{}
 	newTransport(t, tcp.Options{Addr: addr}, rb2)
-	sendUntil(t, a, addr, 1, msg(1, 2, ""), func() bool { return rb2.has(1, 2) })
+	sendUntil(t, a, addr, 1, msg(1, 2, ""), func() bool { return rb2.Has(1, 2) })
 	if st := a.Stats(); st.Dials < 2 {
 		t.Fatalf("Dials = %d, want a redial", st.Dials)
 	}
 }
 
 func TestBackoffDropsThenRecovers(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	const backoff = 200 * time.Millisecond
-	a := newTransport(t, tcp.Options{BackoffMin: backoff, BackoffMax: backoff}, &recorder{})
+	a := newTransport(t, tcp.Options{BackoffMin: backoff, BackoffMax: backoff}, &testutil.Recorder{})
 	addr := freeAddr(t)
 
 	// The first Send queues and triggers the dial; once it has failed,
@@ -235,7 +236,7 @@ func TestBackoffDropsThenRecovers(t *testing.T) {
 	if !a.Send(addr, 1, msg(1, 1, "")) {
 		t.Fatal("first Send returned false")
 	}
-	waitFor(t, "a failed dial", func() bool { return a.Stats().DialFailures == 1 })
+	testutil.WaitFor(t, 10*time.Second, "a failed dial", func() bool { return a.Stats().DialFailures == 1 })
 	if a.Send(addr, 1, msg(1, 2, "")) {
 		t.Fatal("Send during backoff returned true")
 	}
@@ -243,45 +244,45 @@ func TestBackoffDropsThenRecovers(t *testing.T) {
 		t.Fatalf("DroppedSends %d DroppedQueued %d, want 1 and 1", st.DroppedSends, st.DroppedQueued)
 	}
 
-	rb := &recorder{}
+	rb := &testutil.Recorder{}
 	newTransport(t, tcp.Options{Addr: addr}, rb)
-	sendUntil(t, a, addr, 1, msg(1, 3, ""), func() bool { return rb.has(1, 3) })
+	sendUntil(t, a, addr, 1, msg(1, 3, ""), func() bool { return rb.Has(1, 3) })
 }
 
 func TestHandlerErrorDisconnects(t *testing.T) {
-	checkLeaks(t)
+	testutil.CheckLeaks(t)
 	logs := newLogSink(t)
 	refuse := errors.New("no such group")
-	ra := &recorder{reject: func(g uint64) error {
+	ra := &testutil.Recorder{Reject: func(g uint64) error {
 		if g == 99 {
 			return refuse
 		}
 		return nil
 	}}
 	a := newTransport(t, tcp.Options{Logger: sloggerFor(logs)}, ra)
-	b := newTransport(t, tcp.Options{BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond}, &recorder{})
+	b := newTransport(t, tcp.Options{BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond}, &testutil.Recorder{})
 
 	b.Send(a.Addr(), 99, msg(2, 1, ""))
-	waitFor(t, "the handler disconnect", func() bool { return a.Stats().Disconnects.Handler == 1 })
-	waitFor(t, "a warning about the handler error", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the handler disconnect", func() bool { return a.Stats().Disconnects.Handler == 1 })
+	testutil.WaitFor(t, 10*time.Second, "a warning about the handler error", func() bool {
 		_, ok := logs.find("WARN", "reason=handler error", "no such group", "remote=")
 		return ok
 	})
 	// b notices the broken connection on a later write, backs off and
 	// reconnects.
-	sendUntil(t, b, a.Addr(), 1, msg(2, 2, ""), func() bool { return ra.has(1, 2) })
+	sendUntil(t, b, a.Addr(), 1, msg(2, 2, ""), func() bool { return ra.Has(1, 2) })
 }
 
 func TestCloseIsFinal(t *testing.T) {
-	checkLeaks(t)
-	rb := &recorder{}
-	a, err := tcp.New(tcp.Options{Addr: "127.0.0.1:0"}, &recorder{})
+	testutil.CheckLeaks(t)
+	rb := &testutil.Recorder{}
+	a, err := tcp.New(tcp.Options{Addr: "127.0.0.1:0"}, &testutil.Recorder{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Close() }) // in case the test stops before its own Close
 	b := newTransport(t, tcp.Options{}, rb)
-	sendUntil(t, a, b.Addr(), 1, msg(1, 1, ""), func() bool { return rb.has(1, 1) })
+	sendUntil(t, a, b.Addr(), 1, msg(1, 1, ""), func() bool { return rb.Has(1, 1) })
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +301,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{Addr: "127.0.0.1:0", WriteTimeout: -1},
 		{Addr: "not an address"},
 	} {
-		if tr, err := tcp.New(opts, &recorder{}); err == nil {
+		if tr, err := tcp.New(opts, &testutil.Recorder{}); err == nil {
 			tr.Close()
 			t.Errorf("New(%+v) succeeded", opts)
 		}
@@ -317,7 +318,7 @@ func (c *counter) HandleRaft(uint64, *raftpb.Message) error { c.n.Add(1); return
 
 func BenchmarkSend(b *testing.B) {
 	rb := &counter{}
-	a, err := tcp.New(tcp.Options{Addr: "127.0.0.1:0"}, &recorder{})
+	a, err := tcp.New(tcp.Options{Addr: "127.0.0.1:0"}, &testutil.Recorder{})
 	if err != nil {
 		b.Fatal(err)
 	}
