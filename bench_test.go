@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // BenchmarkApply measures tasks through the whole runtime: Apply on the
@@ -17,6 +18,9 @@ func BenchmarkApply(b *testing.B) {
 		b.Run(fmt.Sprintf("window=%d", window), func(b *testing.B) {
 			c := newTestCluster(b, 3, 1)
 			c.dirs = []string{b.TempDir(), b.TempDir(), b.TempDir()}
+			// Election timeouts of 100-200 ms: a slow fsync on a shared disk
+			// must not depose the leader mid-measurement.
+			c.tick = 10 * time.Millisecond
 			c.startAll()
 			c.applyN(0, 1, "warm")
 			n := c.node(c.leader(0), 0)

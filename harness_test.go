@@ -1,6 +1,7 @@
 package raftkit
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -119,8 +120,9 @@ type testCluster struct {
 	groups []uint64
 	sms    map[[2]int]*recorder // (host, group index) → state machine
 	tune   func(*NodeOptions)
-	tcp    bool     // real TCP on loopback instead of the in-process network
-	dirs   []string // when set, host i keeps its data on the real disk here
+	tcp    bool          // real TCP on loopback instead of the in-process network
+	dirs   []string      // when set, host i keeps its data on the real disk here
+	tick   time.Duration // TickInterval; default 2ms
 }
 
 // newTCPCluster is a testCluster whose hosts talk over real TCP on
@@ -164,7 +166,7 @@ func testLogger() *slog.Logger {
 func (c *testCluster) start(i int) {
 	c.t.Helper()
 	opts := HostOptions{
-		DataDir: "/data", FS: c.fs[i], TickInterval: 2 * time.Millisecond, Seed: uint64(i + 1),
+		DataDir: "/data", FS: c.fs[i], TickInterval: cmp.Or(c.tick, 2*time.Millisecond), Seed: uint64(i + 1),
 		Logger: testLogger(), Addr: c.addrs[i],
 	}
 	if c.dirs != nil {
