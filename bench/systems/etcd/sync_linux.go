@@ -1,0 +1,34 @@
+package etcd
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+// fdatasync flushes the file's data and the metadata needed to read it
+// back (its size), skipping timestamps.
+func fdatasync(f *os.File) error {
+	for {
+		err := syscall.Fdatasync(int(f.Fd()))
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}
+
+// preallocate reserves blocks without changing the file's size
+// (FALLOC_FL_KEEP_SIZE); a no-op where the file system cannot.
+func preallocate(f *os.File, off, length int64) error {
+	const keepSize = 0x1
+	for {
+		err := syscall.Fallocate(int(f.Fd()), keepSize, off, length)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOSYS):
+			return nil
+		}
+		return err
+	}
+}
