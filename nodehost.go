@@ -329,6 +329,10 @@ func (h *NodeHost) misrouted(why string, group uint64, m *raftpb.Message) {
 		"type", m.Type, "dropped_total", h.dropped.Load())
 }
 
+// LogStats returns the shared log engine's counters (bytes written,
+// fsyncs, group-commit rounds, entries, segments). Safe for concurrent use.
+func (h *NodeHost) LogStats() logengine.Stats { return h.engine.Stats() }
+
 // DroppedMessages counts raft messages dropped because this host serves no
 // such group or member. Safe for concurrent use.
 func (h *NodeHost) DroppedMessages() uint64 { return h.dropped.Load() }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/raftkit/raftkit/raftpb"
 	"github.com/raftkit/raftkit/storage/vfs"
@@ -91,13 +92,14 @@ type Write struct {
 // Stats is a snapshot of an Engine's counters and segments, a plain value
 // owned by the caller.
 type Stats struct {
-	BytesWritten    int64 // record and header bytes written
-	Fsyncs          int64 // File.Sync calls
-	DirSyncs        int64 // FS.SyncDir calls
-	Rounds          int64 // group-commit rounds written (GC rounds included)
-	Requests        int64 // requests completed (Submit calls and GC calls)
-	EntriesWritten  int64 // entries appended (rewrites excluded)
-	RewrittenBytes  int64 // bytes of live entries GC copied
+	BytesWritten    int64         // record and header bytes written
+	Fsyncs          int64         // File.Sync calls
+	SyncTime        time.Duration // time spent in the rounds' File.Sync calls
+	DirSyncs        int64         // FS.SyncDir calls
+	Rounds          int64         // group-commit rounds written (GC rounds included)
+	Requests        int64         // requests completed (Submit calls and GC calls)
+	EntriesWritten  int64         // entries appended (rewrites excluded)
+	RewrittenBytes  int64         // bytes of live entries GC copied
 	SegmentsCreated int64
 	SegmentsDeleted int64
 	ActiveSegment   uint64
@@ -145,6 +147,7 @@ type Engine struct {
 	w writerState // owned by the writer goroutine
 
 	bytesWritten, fsyncs, dirSyncs, rounds, requests, entries atomic.Int64
+	syncNanos                                                 atomic.Int64
 	rewritten, segCreated, segDeleted                         atomic.Int64
 
 	waiters sync.Pool // *waiter
@@ -293,6 +296,7 @@ func (e *Engine) Stats() Stats {
 	s := Stats{
 		BytesWritten:    e.bytesWritten.Load(),
 		Fsyncs:          e.fsyncs.Load(),
+		SyncTime:        time.Duration(e.syncNanos.Load()),
 		DirSyncs:        e.dirSyncs.Load(),
 		Rounds:          e.rounds.Load(),
 		Requests:        e.requests.Load(),

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/raftkit/raftkit/storage"
 	"github.com/raftkit/raftkit/storage/vfs"
@@ -421,7 +422,9 @@ func (e *Engine) commitRound() error {
 		return e.fail(fmt.Errorf("write %s at %d: %w", w.active.name, base, err))
 	}
 	e.bytesWritten.Add(int64(len(w.buf)))
+	start := time.Now()
 	err := w.wf.Sync()
+	e.syncNanos.Add(int64(time.Since(start)))
 	e.fsyncs.Add(1)
 	if err != nil {
 		return e.fail(fmt.Errorf("sync %s: %w", w.active.name, err))
