@@ -18,8 +18,7 @@ type Config struct {
 	Dirs []string
 	// Addrs are the replicas' loopback addresses for replication traffic,
 	// host:port with free ports picked by the harness. Replica i listens on
-	// Addrs[i]. Systems that need more than one port per replica derive
-	// the others as documented in their package (for example port+1000).
+	// Addrs[i]; a system that needs more ports picks free ones itself.
 	Addrs []string
 	// Groups is the number of raft groups (shards) to run on the three
 	// replicas; 1 in most cells, 16 in the multi-group cell. A system that
