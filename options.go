@@ -125,8 +125,9 @@ type NodeOptions struct {
 	MaxApplyQueueBytes uint64
 	// MaxApplyBatchBytes bounds one Iterator batch; default 4 MiB.
 	MaxApplyBatchBytes uint64
-	// LogCacheBytes bounds the in-memory tail of the log kept for
-	// replication; default 16 MiB.
+	// LogCacheBytes bounds the memory of the in-memory tail of the log kept
+	// for replication (entry data plus a per-entry overhead); default 4 MiB,
+	// which holds tens of thousands of recent small entries.
 	LogCacheBytes uint64
 }
 
@@ -161,7 +162,7 @@ func (o *NodeOptions) normalize() error {
 	setDefault(&o.MaxPendingBytes, 16<<20)
 	setDefault(&o.MaxApplyQueueBytes, 64<<20)
 	setDefault(&o.MaxApplyBatchBytes, 4<<20)
-	setDefault(&o.LogCacheBytes, 16<<20)
+	setDefault(&o.LogCacheBytes, 4<<20)
 	if o.HeartbeatTicks >= o.ElectionTicks {
 		return bad("HeartbeatTicks %d must be below ElectionTicks %d", o.HeartbeatTicks, o.ElectionTicks)
 	}

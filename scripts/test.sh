@@ -22,3 +22,11 @@ go test -race -count=1 ./...
 # race detector, which would only slow a single-goroutine simulation down.
 echo "== randomized simulation"
 go test -count=1 -run 'TestRandomizedSafety' ./rafttest/
+
+# The benchmark module (its own go.mod: the peers it compares against never
+# enter the library's dependencies): vet, its unit tests, and a smoke run of
+# the harness on raftkit and the baseline. The full comparison is
+# `cd bench && go run . run` (see the README).
+echo "== bench (smoke)"
+(cd bench && go vet ./... && go test -short -count=1 ./... &&
+	go run . run -quick -systems raftkit,baseline -failover off -groups-cell off >/dev/null)

@@ -133,7 +133,7 @@ func (c *tailCache) truncate(at uint64) {
 	kept := chunk{ents: make([]raftpb.Entry, o, c.capacity())}
 	copy(kept.ents, old.ents[:o])
 	for i := range kept.ents {
-		kept.bytes += kept.ents[i].Size()
+		kept.bytes += memSize(&kept.ents[i])
 	}
 	c.bytes -= old.bytes - kept.bytes
 	if o == 0 {
@@ -151,7 +151,7 @@ func (c *tailCache) push(e raftpb.Entry) {
 	}
 	last := &c.chunks[n-1]
 	last.ents = append(last.ents, e)
-	size := e.Size()
+	size := memSize(&e)
 	last.bytes += size
 	c.bytes += size
 }
@@ -169,3 +169,10 @@ func (c *tailCache) evict() {
 		c.chunks = append(c.chunks[:0], c.chunks[drop:]...)
 	}
 }
+
+// entryMemOverhead is what a cached entry costs beyond its data: the Entry
+// value in the chunk and the data's own allocation. The cache's budget is
+// memory, so it counts this rather than the entry's wire size.
+const entryMemOverhead = 64
+
+func memSize(e *raftpb.Entry) uint64 { return uint64(len(e.Data)) + entryMemOverhead }

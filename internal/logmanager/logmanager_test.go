@@ -89,9 +89,9 @@ func TestEntriesMatchEngine(t *testing.T) {
 					t.Fatalf("Term(%d) = %d, engine %d", lo, tc, te)
 				}
 			}
-			// The bound may be exceeded by less than one chunk of 40-byte
-			// entries.
-			if chunk := uint64(lm.cache.capacity()) * 40; cache > 0 && lm.CacheBytes() >= cache+chunk {
+			// The bound may be exceeded by less than one chunk of entries
+			// costing 16 bytes of data plus the per-entry overhead.
+			if chunk := uint64(lm.cache.capacity()) * (16 + entryMemOverhead); cache > 0 && lm.CacheBytes() >= cache+chunk {
 				t.Fatalf("cache holds %d bytes over its %d budget", lm.CacheBytes(), cache)
 			}
 		})
