@@ -80,7 +80,7 @@ func benchPropose(b *testing.B, groups int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			payload := make([]byte, 16)
+			payload := make([]byte, payloadSize())
 			g := k % groups
 			for left.Add(-1) >= 0 {
 				if err := leaders[g].Propose(context.Background(), g, payload); err != nil && !errors.Is(err, systems.ErrNotLeader) {
@@ -113,4 +113,12 @@ func logStats(b *testing.B, nodes []systems.Node) {
 		b.Logf("replica %d: %d entries, %d fsyncs, %.1f entries/fsync, mean fsync %v", i, st.EntriesWritten, st.Fsyncs,
 			float64(st.EntriesWritten)/float64(max(st.Fsyncs, 1)), st.SyncTime/time.Duration(max(st.Fsyncs, 1)))
 	}
+}
+
+// payloadSize is RAFTKIT_BENCH_PAYLOAD, default 16 bytes.
+func payloadSize() int {
+	if n, err := strconv.Atoi(os.Getenv("RAFTKIT_BENCH_PAYLOAD")); err == nil {
+		return n
+	}
+	return 16
 }
