@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,32 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftkit/raftkit/bench/systems/systemstest"
+
 	"github.com/raftkit/raftkit/bench/systems"
 )
-
-// freeAddrs returns n loopback addresses whose ports were free a moment ago.
-func freeAddrs(t testing.TB, n int) []string {
-	t.Helper()
-	var addrs []string
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		addrs = append(addrs, l.Addr().String())
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return addrs
-}
 
 func testConfig(t testing.TB, maxPayload int) systems.Config {
 	return systems.Config{
 		Dirs:              []string{t.TempDir(), t.TempDir(), t.TempDir()},
-		Addrs:             freeAddrs(t, 3),
+		Addrs:             systemstest.FreeAddrs(t, 3),
 		Groups:            1,
 		ElectionTimeout:   500 * time.Millisecond,
 		HeartbeatInterval: 50 * time.Millisecond,

@@ -4,36 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/raftkit/raftkit/bench/systems/systemstest"
+
 	"github.com/raftkit/raftkit/bench/systems"
 )
 
 var _ systems.System = System{}
-
-// freeAddrs returns n loopback addresses on ports free right now.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var ls []net.Listener
-	var addrs []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		addrs = append(addrs, l.Addr().String())
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return addrs
-}
 
 // startCluster starts three replicas in this process and closes them at
 // the end of the test.
@@ -41,7 +23,7 @@ func startCluster(t *testing.T, groups int) []systems.Node {
 	t.Helper()
 	cfg := systems.Config{
 		Dirs:              []string{t.TempDir(), t.TempDir(), t.TempDir()},
-		Addrs:             freeAddrs(t, 3),
+		Addrs:             systemstest.FreeAddrs(t, 3),
 		Groups:            groups,
 		ElectionTimeout:   500 * time.Millisecond,
 		HeartbeatInterval: 50 * time.Millisecond,
@@ -152,7 +134,7 @@ func TestRestart(t *testing.T) {
 	}
 	cfg := systems.Config{
 		Dirs:              []string{t.TempDir(), t.TempDir(), t.TempDir()},
-		Addrs:             freeAddrs(t, 3),
+		Addrs:             systemstest.FreeAddrs(t, 3),
 		Groups:            2,
 		ElectionTimeout:   500 * time.Millisecond,
 		HeartbeatInterval: 50 * time.Millisecond,

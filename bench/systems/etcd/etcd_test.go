@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,35 +14,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftkit/raftkit/bench/systems/systemstest"
+
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/raftkit/raftkit/bench/systems"
 )
 
-// freeAddrs returns n loopback addresses with ports free at the time.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var lns []net.Listener
-	var addrs []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		addrs = append(addrs, ln.Addr().String())
-	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return addrs
-}
-
 func startCluster(t *testing.T) []systems.Node {
 	t.Helper()
 	cfg := systems.Config{
-		Addrs:             freeAddrs(t, 3),
+		Addrs:             systemstest.FreeAddrs(t, 3),
 		Groups:            1,
 		ElectionTimeout:   500 * time.Millisecond,
 		HeartbeatInterval: 50 * time.Millisecond,

@@ -3,41 +3,23 @@ package hashicorp
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/raftkit/raftkit/bench/systems/systemstest"
+
 	"github.com/raftkit/raftkit/bench/systems"
 )
-
-// freeAddrs returns n loopback addresses whose ports were free a moment ago.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var addrs []string
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		addrs = append(addrs, l.Addr().String())
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return addrs
-}
 
 // startCluster starts three replicas in this process and waits for a leader.
 func startCluster(t *testing.T) ([]systems.Node, systems.Node) {
 	t.Helper()
 	cfg := systems.Config{
 		Dirs:              []string{t.TempDir(), t.TempDir(), t.TempDir()},
-		Addrs:             freeAddrs(t, 3),
+		Addrs:             systemstest.FreeAddrs(t, 3),
 		Groups:            1,
 		ElectionTimeout:   500 * time.Millisecond,
 		HeartbeatInterval: 50 * time.Millisecond,

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/raftkit/raftkit/bench/systems/systemstest"
 
 	"github.com/raftkit/raftkit/bench/systems"
 )
@@ -27,15 +28,8 @@ func BenchmarkPropose(b *testing.B) {
 
 func benchPropose(b *testing.B, groups int) {
 	cfg := systems.Config{Groups: groups, ElectionTimeout: time.Second, HeartbeatInterval: 100 * time.Millisecond, MaxPayload: 16}
-	for range 3 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		cfg.Addrs = append(cfg.Addrs, l.Addr().String())
-		l.Close()
-		cfg.Dirs = append(cfg.Dirs, b.TempDir())
-	}
+	cfg.Addrs = systemstest.FreeAddrs(b, 3)
+	cfg.Dirs = []string{b.TempDir(), b.TempDir(), b.TempDir()}
 	var nodes []systems.Node
 	for id := range 3 {
 		n, err := System{}.StartNode(cfg, id)
