@@ -137,10 +137,25 @@ func (r *Raft) send(m raftpb.Message) {
 	switch {
 	case m.Type == raftpb.MsgVote, m.Type == raftpb.MsgVoteResp, m.Type == raftpb.MsgAppResp,
 		r.term != r.durableTerm, r.vote != r.durableVote:
+		if n := len(r.msgsAfterPersist); n > 0 && supersedes(m, r.msgsAfterPersist[n-1]) {
+			r.msgsAfterPersist[n-1] = m
+			return
+		}
 		r.msgsAfterPersist = append(r.msgsAfterPersist, m)
 	default:
 		r.msgs = append(r.msgs, m)
 	}
+}
+
+// supersedes reports whether acknowledgement m makes prev, queued just
+// before it, redundant: both accept appends from the same leader in the
+// same term and m acknowledges at least as much. Acknowledgements are
+// cumulative, so under load — a follower stepping dozens of single-entry
+// appends per Ready — the leader gets one message instead of dozens.
+// Rejections are never merged: each carries its own hint.
+func supersedes(m, prev raftpb.Message) bool {
+	return m.Type == raftpb.MsgAppResp && prev.Type == raftpb.MsgAppResp && !m.Reject && !prev.Reject &&
+		m.To == prev.To && m.Term == prev.Term && m.Index >= prev.Index
 }
 
 // HasReady reports whether Ready would return anything.

@@ -264,3 +264,51 @@ func TestMaxApplyingBytesBoundsHandedOut(t *testing.T) {
 		t.Fatalf("applying %d bytes in %d marks, want 25 in 1", l.log.applyingBytes, len(l.log.applyMarks))
 	}
 }
+
+// TestAcksCoalesced: a follower that steps several appends before its Ready
+// sends the leader one cumulative acknowledgement, not one per append; a
+// rejection is never merged away.
+func TestAcksCoalesced(t *testing.T) {
+	nw := newNetwork(t, 3)
+	nw.campaign(1)
+	l := nw.node(1)
+	var apps []raftpb.Message
+	for i := range 3 {
+		if _, _, err := l.Propose([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		rd := nw.takeReady(1)
+		apps = append(apps, filterMsgs(rd.Messages, raftpb.MsgApp, 1, 2)...)
+		nw.persistReady(1, withoutMessages(rd))
+	}
+	nw.pending = nil
+	if len(apps) != 3 {
+		t.Fatalf("%d appends to node 2, want 3", len(apps))
+	}
+	f := nw.node(2)
+	for _, m := range apps {
+		if err := f.Step(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rd := f.Ready()
+	acks := filterMsgs(rd.MessagesAfterPersist, raftpb.MsgAppResp, 2, 1)
+	if len(acks) != 1 || acks[0].Index != apps[2].Index+uint64(len(apps[2].Entries)) || acks[0].Reject {
+		t.Fatalf("acks %v, want one covering index %d", acks, apps[2].Index+1)
+	}
+	// A stale append (below what is acknowledged) is rejected or answered
+	// separately; a rejection survives next to an ack.
+	f.Step(raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 2, Term: l.Term(), Index: 99, LogTerm: 9})
+	f.Step(apps[2])
+	rd2 := f.Ready()
+	if got := filterMsgs(rd2.MessagesAfterPersist, raftpb.MsgAppResp, 2, 1); len(got) != 2 || !got[0].Reject {
+		t.Fatalf("after a rejection: %v, want the rejection and an ack", got)
+	}
+}
+
+// withoutMessages strips the messages a test delivers by hand from a Ready before it
+// is persisted.
+func withoutMessages(rd Ready) Ready {
+	rd.Messages = nil
+	return rd
+}
