@@ -90,3 +90,14 @@ func (OS) SyncDir(dir string) error {
 	err = d.Sync()
 	return errors.Join(err, d.Close())
 }
+
+// Fdatasync flushes f's data and the metadata needed to read it back (its
+// size), skipping timestamps (fsync where the OS has no fdatasync). It is
+// what OS files' Sync does, for tools that manage *os.File themselves, such
+// as the benchmark's drivers.
+func Fdatasync(f *os.File) error { return fdatasync(f) }
+
+// PreallocateKeepSize reserves blocks for [off, off+length) of f without
+// changing its size; a no-op where the file system or OS cannot. It is
+// what OS files' Preallocate does.
+func PreallocateKeepSize(f *os.File, off, length int64) error { return preallocate(f, off, length) }

@@ -21,9 +21,14 @@ func fdatasync(f *os.File) error {
 // File systems without fallocate support make it a no-op.
 func preallocate(f *os.File, off, length int64) error {
 	const keepSize = 0x1
-	err := syscall.Fallocate(int(f.Fd()), keepSize, off, length)
-	if errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS) {
-		return nil
+	for {
+		err := syscall.Fallocate(int(f.Fd()), keepSize, off, length)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOSYS):
+			return nil
+		}
+		return err
 	}
-	return err
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/raftkit/raftkit/storage/vfs"
 )
 
 // logName is the one file the package owns in a replica's directory.
@@ -39,11 +41,11 @@ func openLog(dir string, size int64) (*logFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := preallocate(f, size); err != nil {
+	if err := vfs.PreallocateKeepSize(f, 0, size); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("baseline: preallocate %s: %w", f.Name(), err)
 	}
-	return &logFile{f: f, sync: syncFunc(f), size: size}, nil
+	return &logFile{f: f, sync: func() error { return vfs.Fdatasync(f) }, size: size}, nil
 }
 
 // reset makes the next batch go to offset 0, as for a fresh log.

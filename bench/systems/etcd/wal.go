@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/raftkit/raftkit/storage/vfs"
+
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -94,7 +96,7 @@ func (w *wal) save(hs *pb.HardState, snap *pb.Snapshot, ents []*pb.Entry, sync b
 		for w.alloc+n < end {
 			n += preallocChunk
 		}
-		if err := preallocate(w.f, w.alloc, n); err != nil {
+		if err := vfs.PreallocateKeepSize(w.f, w.alloc, n); err != nil {
 			return fmt.Errorf("preallocate log: %w", err)
 		}
 		w.alloc += n
@@ -104,7 +106,7 @@ func (w *wal) save(hs *pb.HardState, snap *pb.Snapshot, ents []*pb.Entry, sync b
 	}
 	w.off += int64(len(b))
 	if sync {
-		if err := fdatasync(w.f); err != nil {
+		if err := vfs.Fdatasync(w.f); err != nil {
 			return fmt.Errorf("sync log: %w", err)
 		}
 	}

@@ -1,9 +1,0 @@
-//go:build !linux
-
-package etcd
-
-import "os"
-
-func fdatasync(f *os.File) error { return f.Sync() }
-
-func preallocate(*os.File, int64, int64) error { return nil }
