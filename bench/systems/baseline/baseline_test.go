@@ -8,11 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/raftkit/raftkit/internal/testutil"
 
 	"github.com/raftkit/raftkit/bench/systems/systemstest"
 
@@ -78,19 +79,6 @@ func waitQuiet(t testing.TB, l *leader) {
 	}
 }
 
-// checkGoroutines fails if the goroutine count does not return to before.
-func checkGoroutines(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("goroutines left behind: %d > %d\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func readLog(t testing.TB, dir string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, logName))
@@ -122,7 +110,7 @@ func TestReplication(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a 3-replica cluster for 2s")
 	}
-	before := runtime.NumGoroutine()
+	testutil.CheckLeaks(t)
 	cfg := testConfig(t, 16)
 	// Followers before and after the leader: the leader must retry dials.
 	l, fs := startCluster(t, cfg, 2, 0, 1)
@@ -180,7 +168,6 @@ func TestReplication(t *testing.T) {
 
 	waitQuiet(t, l)
 	closeAll(t, l, fs)
-	checkGoroutines(t, before)
 	t.Logf("%d proposals in %d batches, %d leader rounds, follower rounds %d and %d",
 		total, l.batches.Load(), l.rounds.Load(), fs[0].rounds, fs[1].rounds)
 
@@ -232,7 +219,7 @@ func TestWrap(t *testing.T) {
 	}
 	defer func(size int64, limit int) { logFileSize, batchLimit = size, limit }(logFileSize, batchLimit)
 	logFileSize, batchLimit = 64<<10, 8<<10
-	before := runtime.NumGoroutine()
+	testutil.CheckLeaks(t)
 	cfg := testConfig(t, 1024)
 	_, size := limits(cfg)
 	l, fs := startCluster(t, cfg, 0, 1, 2)
@@ -254,7 +241,6 @@ func TestWrap(t *testing.T) {
 	wg.Wait()
 	waitQuiet(t, l)
 	closeAll(t, l, fs)
-	checkGoroutines(t, before)
 
 	if l.log.written < 4*size {
 		t.Fatalf("only %d bytes written to a %d-byte log: it did not wrap enough", l.log.written, size)
@@ -275,7 +261,7 @@ func TestWrap(t *testing.T) {
 // anything; Close must release its proposers with ErrClosed and leave no
 // goroutine behind (the writers are still dialing).
 func TestCloseUnblocks(t *testing.T) {
-	before := runtime.NumGoroutine()
+	testutil.CheckLeaks(t)
 	cfg := testConfig(t, 16)
 	n, err := System{}.StartNode(cfg, 0)
 	if err != nil {
@@ -297,7 +283,6 @@ func TestCloseUnblocks(t *testing.T) {
 	if err := n.Propose(context.Background(), 0, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Propose after Close: got %v, want ErrClosed", err)
 	}
-	checkGoroutines(t, before)
 }
 
 // TestMeasure reports ops/s at 1, 64 and 256 proposers with 16 B and 1 KiB

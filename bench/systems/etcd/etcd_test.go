@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/raftkit/raftkit/internal/testutil"
+
 	"github.com/raftkit/raftkit/bench/systems/systemstest"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -76,20 +78,6 @@ func closeAll(t *testing.T, nodes []systems.Node) {
 	}
 }
 
-// checkGoroutines waits for the goroutine count to fall back to before.
-func checkGoroutines(t *testing.T, before int) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			t.Fatalf("%d goroutines left behind (before: %d):\n%s",
-				runtime.NumGoroutine()-before, before, buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestUnsupportedGroups(t *testing.T) {
 	_, err := System{}.StartNode(systems.Config{Groups: 16}, 0)
 	if !errors.Is(err, systems.ErrUnsupported) {
@@ -101,12 +89,9 @@ func TestPropose(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-replica cluster")
 	}
-	before := runtime.NumGoroutine()
+	testutil.CheckLeaks(t)
 	nodes := startCluster(t)
-	defer func() {
-		closeAll(t, nodes)
-		checkGoroutines(t, before)
-	}()
+	defer closeAll(t, nodes)
 	lead := waitLeader(t, nodes)
 
 	follower := nodes[(lead+1)%3]
@@ -161,12 +146,9 @@ func TestCatchUpBySnapshot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-replica cluster")
 	}
-	before := runtime.NumGoroutine()
+	testutil.CheckLeaks(t)
 	nodes := startCluster(t)
-	defer func() {
-		closeAll(t, nodes)
-		checkGoroutines(t, before)
-	}()
+	defer closeAll(t, nodes)
 	lead := waitLeader(t, nodes)
 	f := nodes[(lead+1)%3].(*node)
 	f.partitioned.Store(true)
@@ -237,12 +219,9 @@ func TestLeaderLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a 3-replica cluster")
 	}
-	before := runtime.NumGoroutine()
+	testutil.CheckLeaks(t)
 	nodes := startCluster(t)
-	defer func() {
-		closeAll(t, nodes)
-		checkGoroutines(t, before)
-	}()
+	defer closeAll(t, nodes)
 	lead := waitLeader(t, nodes)
 	old := nodes[lead].(*node)
 
@@ -314,12 +293,9 @@ func TestThroughput(t *testing.T) {
 		clients  = 64
 		duration = 3 * time.Second
 	)
-	before := runtime.NumGoroutine()
+	testutil.CheckLeaks(t)
 	nodes := startCluster(t)
-	defer func() {
-		closeAll(t, nodes)
-		checkGoroutines(t, before)
-	}()
+	defer closeAll(t, nodes)
 	waitLeader(t, nodes)
 
 	var ops, notLeader atomic.Int64
