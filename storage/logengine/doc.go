@@ -7,9 +7,11 @@
 // # What it owns, what it never does
 //
 // The package owns the segment files "<dir>/<20-digit seq>.log" in the
-// directory given to Open, and nothing else in it (other names are
-// ignored). An Engine runs exactly one goroutine, the writer; it never
-// starts one per request or per group. It keeps no data in memory: the
+// directory given to Open, and "<dir>/next.prep", the next segment being
+// readied, and nothing else in it (other names are ignored). An Engine runs
+// exactly two goroutines: the writer, and the preparer, which readies the
+// file the writer's next roll takes; it never starts one per request or per
+// group. It keeps no data in memory: the
 // index holds, per entry, its term and where its encoding lies on disk, and
 // Entries preads exactly what it returns. It never retries a failed write
 // or fsync and never continues after one (see Failure). It never drops
@@ -47,9 +49,19 @@
 // round's records. Rounds are atomic on recovery: a round is replayed only
 // if all of its records are present and verify. A round never spans two
 // segments: when the active segment would exceed SegmentSize the writer
-// rolls first — create the next seq, preallocate, write the header, sync
+// rolls first — rename next.prep to the next seq, write the header, sync
 // the file, sync the directory — and a round bigger than SegmentSize gets a
-// segment of its own.
+// segment of its own. The preparer made next.prep beforehand: created,
+// preallocated, filled with zeros to SegmentSize where the file system
+// gains from it (vfs.ZeroFiller; Options.NoZeroFill turns it off) and
+// synced; if it failed, the roll creates the segment in place. Filling
+// makes every append an overwrite of written blocks, so a round's
+// fdatasync commits no block allocation or size change; the zeros after
+// the data read as a zero length field, the end of the data, so filled and
+// unfilled segments recover alike. Open fills the first segment, and the
+// rest of the active one, itself. A file becomes a segment only by the
+// roll's rename, so a crash while readying leaves at most next.prep, which
+// Open deletes.
 //
 // # Replay rules
 //

@@ -38,6 +38,14 @@ type Options struct {
 	// deleted. Default SegmentSize/16. A negative value disables rewriting
 	// (dead segments are still deleted).
 	RewriteThreshold int64
+	// NoZeroFill turns off filling segments with zeros ahead of use. By
+	// default, on file systems whose Files implement vfs.ZeroFiller (the
+	// OS's), every segment is written with zeros to SegmentSize before the
+	// writer appends to it (the next one by a background goroutine, the
+	// first one by Open), so each round's fdatasync flushes only data, not
+	// an allocation; measured on ext4 that halves its latency, for one
+	// extra sequential write of each segment off the write path.
+	NoZeroFill bool
 	// Logger receives recovery and GC events; nil discards them.
 	Logger *slog.Logger
 }
@@ -93,7 +101,7 @@ type Write struct {
 // owned by the caller.
 type Stats struct {
 	BytesWritten    int64         // record and header bytes written
-	Fsyncs          int64         // File.Sync calls
+	Fsyncs          int64         // the writer's File.Sync calls (not the preparer's)
 	SyncTime        time.Duration // time spent in the rounds' File.Sync calls
 	DirSyncs        int64         // FS.SyncDir calls
 	Rounds          int64         // group-commit rounds written (GC rounds included)
@@ -144,7 +152,8 @@ type Engine struct {
 
 	failure atomic.Pointer[error] // sticky; set by the writer only
 
-	w writerState // owned by the writer goroutine
+	w    writerState // owned by the writer goroutine
+	prep *preparer   // readies the next segment; see prepare.go
 
 	bytesWritten, fsyncs, dirSyncs, rounds, requests, entries atomic.Int64
 	syncNanos                                                 atomic.Int64
@@ -172,10 +181,16 @@ func Open(fs vfs.FS, dir string, opts Options) (*Engine, error) {
 		stopped: make(chan struct{}),
 	}
 	e.waiters.New = func() any { return newWaiter() }
+	if err := e.removeLeftoverPrep(); err != nil {
+		return nil, err
+	}
 	if err := e.recover(); err != nil {
 		e.closeFiles()
 		return nil, err
 	}
+	e.prep = newPreparer()
+	e.prep.want <- struct{}{}
+	go e.prepareLoop()
 	go e.run()
 	return e, nil
 }
@@ -335,9 +350,10 @@ func (e *Engine) Close() error {
 	default:
 	}
 	<-e.stopped
+	perr := e.stopPreparer()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.closeFiles()
+	return errors.Join(e.closeFiles(), perr)
 }
 
 // closeFiles closes every handle; e.mu held or not yet shared.

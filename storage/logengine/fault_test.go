@@ -9,10 +9,11 @@ import (
 	"github.com/raftkit/raftkit/storage/vfs"
 )
 
-// failLog makes op fail with err on segment files.
+// failLog makes op fail with err on segment files and on the file the
+// preparer readies for the next roll.
 func failLog(fs *vfs.MemFS, op vfs.Op, err error) {
 	fs.InjectFault(func(o vfs.Op, name string) error {
-		if o == op && strings.HasSuffix(name, ".log") {
+		if o == op && (strings.HasSuffix(name, ".log") || strings.HasSuffix(name, "/"+prepName)) {
 			return err
 		}
 		return nil
@@ -30,6 +31,7 @@ func TestFaultsFailPermanently(t *testing.T) {
 		{"write ENOSPC", vfs.OpWrite, vfs.ErrNoSpace, syscall.ENOSPC},
 		{"create on roll", vfs.OpCreate, vfs.ErrIO, syscall.EIO},
 		{"preallocate on roll", vfs.OpPreallocate, vfs.ErrNoSpace, syscall.ENOSPC},
+		{"rename on roll", vfs.OpRename, vfs.ErrIO, syscall.EIO},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

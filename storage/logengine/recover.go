@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+
+	"github.com/raftkit/raftkit/storage/vfs"
 )
 
 // replayer rebuilds the index from the segments, in seq order.
@@ -117,7 +119,7 @@ func (e *Engine) readSegment(s *segment) ([]byte, error) {
 func (e *Engine) openActive(res scanResult) error {
 	w := &e.w
 	if len(e.order) == 0 {
-		f, s, err := createSegment(e.fs, e.dir, 1, e.opts.SegmentSize)
+		f, s, err := e.createSegment(1)
 		if err != nil {
 			return fmt.Errorf("logengine: %w", err)
 		}
@@ -146,6 +148,25 @@ func (e *Engine) openActive(res scanResult) error {
 		if err := f.Preallocate(s.size, rest); err != nil {
 			return fmt.Errorf("logengine: preallocate %s: %w", s.name, err)
 		}
+	}
+	return e.fillActiveRest(f, s)
+}
+
+// fillActiveRest zero-fills the active segment past its file size, so a
+// recovered log appends at overwrite cost as a freshly rolled one does.
+func (e *Engine) fillActiveRest(f vfs.File, s *segment) error {
+	size, err := f.Size()
+	if err != nil {
+		return fmt.Errorf("logengine: size of %s: %w", s.name, err)
+	}
+	if size >= e.opts.SegmentSize {
+		return nil
+	}
+	if err := e.fillZeros(f, size, nil); err != nil {
+		return fmt.Errorf("logengine: zero-fill %s: %w", s.name, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("logengine: sync %s: %w", s.name, err)
 	}
 	return nil
 }

@@ -12,19 +12,31 @@ import (
 	"github.com/raftkit/raftkit/storage/vfs"
 )
 
+// osOpts are the options of the tests that edit segment files on the OS
+// file system: small segments, so zero-filling them is quick.
+var osOpts = Options{SegmentSize: 64 << 10}
+
 // writeRounds appends n single-entry rounds to group 1 in a fresh engine
 // in dir, closes it, and returns the segment's path and the offsets of the
 // rounds.
 func writeRounds(t *testing.T, dir string, n int) (string, []int64) {
+	seg, offs, _ := writeRoundsOpts(t, dir, n, osOpts)
+	return seg, offs
+}
+
+// writeRoundsOpts is writeRounds with options; it also returns the end of
+// the data (the segment file may be longer: zero-filled).
+func writeRoundsOpts(t *testing.T, dir string, n int, opts Options) (string, []int64, int64) {
 	t.Helper()
-	e := open(t, vfs.OS{}, dir, Options{})
+	e := open(t, vfs.OS{}, dir, opts)
 	var offs []int64
 	for i := uint64(1); i <= uint64(n); i++ {
 		offs = append(offs, e.Stats().Segments[0].Size)
 		ok(t, e.Group(1).Append(ents(1, i, 1, 1)))
 	}
+	end := e.Stats().Segments[0].Size
 	ok(t, e.Close())
-	return segmentName(dir, 1), offs
+	return segmentName(dir, 1), offs, end
 }
 
 func mutate(t *testing.T, name string, f func(b []byte) []byte) {
@@ -53,13 +65,36 @@ func TestTornTail(t *testing.T) {
 			return b
 		},
 	}
-	for name, tear := range cases {
-		t.Run(name, func(t *testing.T) {
+	for _, opts := range []Options{osOpts, {SegmentSize: osOpts.SegmentSize, NoZeroFill: true}} {
+		for name, tear := range cases {
+			t.Run(fmt.Sprintf("%s/zerofill=%v", name, !opts.NoZeroFill), func(t *testing.T) {
+				tornTail(t, name, tear, opts)
+			})
+		}
+	}
+}
+
+// tornTail tears the data of a three-round segment with tear; in a
+// zero-filled segment the zeros after the data stay (the file keeps its
+// size), as a crash inside a filled segment would leave them.
+func tornTail(t *testing.T, name string, tear func(b []byte, last int64) []byte, opts Options) {
+	{
+		{
 			dir := t.TempDir()
-			seg, offs := writeRounds(t, dir, 3)
+			seg, offs, end := writeRoundsOpts(t, dir, 3, opts)
 			last := offs[len(offs)-1]
-			mutate(t, seg, func(b []byte) []byte { return tear(b, last) })
-			e := open(t, vfs.OS{}, dir, Options{})
+			mutate(t, seg, func(b []byte) []byte {
+				size := len(b)
+				if !opts.NoZeroFill && size != int(opts.SegmentSize) {
+					t.Fatalf("zero-filled segment of %d bytes, want %d", size, opts.SegmentSize)
+				}
+				b = tear(b[:end], last)
+				if len(b) < size {
+					b = append(b, make([]byte, size-len(b))...)
+				}
+				return b
+			})
+			e := open(t, vfs.OS{}, dir, opts)
 			want := uint64(2)
 			if name == "garbage after" {
 				want = 3
@@ -74,10 +109,10 @@ func TestTornTail(t *testing.T) {
 			ok(t, e.Group(1).Append(ents(1, want+1, 2, 2)))
 			m.append(t, ents(1, want+1, 2, 2))
 			ok(t, e.Close())
-			e = open(t, vfs.OS{}, dir, Options{})
+			e = open(t, vfs.OS{}, dir, opts)
 			defer e.Close()
 			m.check(t, e.Group(1))
-		})
+		}
 	}
 }
 
@@ -89,7 +124,7 @@ func TestCorruptionRefusesToOpen(t *testing.T) {
 		// complete rounds follow.
 		off := offs[1] + roundRecSize + frameSize + 4
 		mutate(t, seg, func(b []byte) []byte { b[off] ^= 0x40; return b })
-		_, err := Open(vfs.OS{}, dir, Options{})
+		_, err := Open(vfs.OS{}, dir, osOpts)
 		want := fmt.Sprintf("offset %d", offs[1]+roundRecSize)
 		if err == nil || !strings.Contains(err.Error(), seg) || !strings.Contains(err.Error(), want) {
 			t.Fatalf("open of a corrupt log: %v; want the file %s and %q", err, seg, want)
@@ -99,7 +134,7 @@ func TestCorruptionRefusesToOpen(t *testing.T) {
 		dir := t.TempDir()
 		seg, offs := writeRounds(t, dir, 4)
 		mutate(t, seg, func(b []byte) []byte { clear(b[offs[1] : offs[1]+4]); return b })
-		if _, err := Open(vfs.OS{}, dir, Options{}); err == nil || !strings.Contains(err.Error(), fmt.Sprint("offset ", offs[1])) {
+		if _, err := Open(vfs.OS{}, dir, osOpts); err == nil || !strings.Contains(err.Error(), fmt.Sprint("offset ", offs[1])) {
 			t.Fatalf("open with a zeroed record length mid-file: %v", err)
 		}
 	})
@@ -107,7 +142,7 @@ func TestCorruptionRefusesToOpen(t *testing.T) {
 		dir := t.TempDir()
 		seg, _ := writeRounds(t, dir, 2)
 		mutate(t, seg, func(b []byte) []byte { b[3] ^= 1; return b })
-		if _, err := Open(vfs.OS{}, dir, Options{}); err == nil || !strings.Contains(err.Error(), seg) {
+		if _, err := Open(vfs.OS{}, dir, osOpts); err == nil || !strings.Contains(err.Error(), seg) {
 			t.Fatalf("open with a corrupt header: %v", err)
 		}
 	})
@@ -143,13 +178,13 @@ func TestTornRoll(t *testing.T) {
 			writeRounds(t, dir, 3)
 			next := segmentName(dir, 2)
 			ok(t, os.WriteFile(next, content, 0o644))
-			e := open(t, vfs.OS{}, dir, Options{})
+			e := open(t, vfs.OS{}, dir, osOpts)
 			if l := lastIndex(t, e, 1); l != 3 {
 				t.Fatalf("last index %d", l)
 			}
 			ok(t, e.Group(1).Append(ents(1, 4, 1, 1)))
 			ok(t, e.Close())
-			e = open(t, vfs.OS{}, dir, Options{})
+			e = open(t, vfs.OS{}, dir, osOpts)
 			defer e.Close()
 			if l := lastIndex(t, e, 1); l != 4 {
 				t.Fatalf("last index %d after reopen", l)

@@ -49,11 +49,13 @@ func newSegment(dir string, seq uint64) *segment {
 	return &segment{seq: seq, name: segmentName(dir, seq), groups: map[uint64]int64{}}
 }
 
-// createSegment creates, preallocates, heads and syncs segment seq, then
-// syncs the directory so the name is durable. It returns the write handle
-// and the segment with its read handle open.
-func createSegment(fs vfs.FS, dir string, seq uint64, size int64) (vfs.File, *segment, error) {
-	s := newSegment(dir, seq)
+// createSegment creates, preallocates, zero-fills (see fillZeros), heads
+// and syncs segment seq, then syncs the directory so the name is durable.
+// It returns the write handle and the segment with its read handle open.
+// Rolls normally take a prepared file instead (takePrepared).
+func (e *Engine) createSegment(seq uint64) (vfs.File, *segment, error) {
+	fs := e.fs
+	s := newSegment(e.dir, seq)
 	f, err := fs.Create(s.name)
 	if err != nil {
 		return nil, nil, fmt.Errorf("create %s: %w", s.name, err)
@@ -62,8 +64,11 @@ func createSegment(fs vfs.FS, dir string, seq uint64, size int64) (vfs.File, *se
 		f.Close()
 		return nil, nil, fmt.Errorf("%s %s: %w", op, s.name, err)
 	}
-	if err := f.Preallocate(0, size); err != nil {
+	if err := f.Preallocate(0, e.opts.SegmentSize); err != nil {
 		return fail("preallocate", err)
+	}
+	if err := e.fillZeros(f, 0, nil); err != nil {
+		return fail("zero-fill", err)
 	}
 	if _, err := f.WriteAt(appendHeader(nil, seq), 0); err != nil {
 		return fail("write header of", err)
@@ -71,7 +76,7 @@ func createSegment(fs vfs.FS, dir string, seq uint64, size int64) (vfs.File, *se
 	if err := f.Sync(); err != nil {
 		return fail("sync", err)
 	}
-	if err := fs.SyncDir(dir); err != nil {
+	if err := fs.SyncDir(e.dir); err != nil {
 		return fail("sync directory of", err)
 	}
 	rf, err := fs.Open(s.name)

@@ -469,7 +469,7 @@ func (e *Engine) install(base int64) {
 // round is synced before the next begins.
 func (e *Engine) roll() error {
 	w := &e.w
-	f, s, err := createSegment(e.fs, e.dir, w.active.seq+1, e.opts.SegmentSize)
+	f, s, err := e.takePrepared(w.active.seq + 1)
 	if err != nil {
 		return err
 	}

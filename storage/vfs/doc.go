@@ -15,7 +15,8 @@
 // constants) and a capacity limit. To keep tests practical it treats the
 // directories MkdirAll creates as durable at once.
 //
-// The package owns the FS and File interfaces, the OS implementation, and
-// MemFS. It never interprets file contents, starts no goroutines and holds no
+// The package owns the FS and File interfaces, the optional ZeroFiller
+// (OS files fill ranges with zeros, so a log can append over written
+// blocks; MemFS files do not), the OS implementation, and MemFS. It never interprets file contents, starts no goroutines and holds no
 // package-level mutable state.
 package vfs

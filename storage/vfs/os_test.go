@@ -121,3 +121,43 @@ func exerciseFS(t *testing.T, fsys FS, root string) {
 		t.Fatalf("ReadDir(root) = %v, %v", names, err)
 	}
 }
+
+// TestOSZeroFill checks that ZeroFill overwrites with zeros, extends the
+// size, leaves bytes before off alone, and stops on a closed channel.
+func TestOSZeroFill(t *testing.T) {
+	f, err := OS{}.Create(filepath.Join(t.TempDir(), "z"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(slices.Repeat([]byte{0xff}, 3000), 0); err != nil {
+		t.Fatal(err)
+	}
+	zf, ok := f.(ZeroFiller)
+	if !ok {
+		t.Fatal("OS files do not implement ZeroFiller")
+	}
+	const length = 3<<20 + 5 // several chunks and a partial one
+	if err := zf.ZeroFill(1000, length, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.Size(); err != nil || n != 1000+length {
+		t.Fatalf("size after ZeroFill = %d, %v; want %d", n, err, 1000+length)
+	}
+	b := make([]byte, 1000+length)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		t.Fatal(err)
+	}
+	if slices.ContainsFunc(b[:1000], func(c byte) bool { return c != 0xff }) ||
+		slices.ContainsFunc(b[1000:], func(c byte) bool { return c != 0 }) {
+		t.Fatal("ZeroFill wrote the wrong bytes")
+	}
+	stop := make(chan struct{})
+	close(stop)
+	if err := zf.ZeroFill(0, length, stop); !errors.Is(err, ErrStopped) {
+		t.Fatalf("ZeroFill with a closed stop: %v", err)
+	}
+	if _, isFiller := any(&memFile{}).(ZeroFiller); isFiller {
+		t.Fatal("MemFS files implement ZeroFiller; the log engine would materialise zeros in memory")
+	}
+}

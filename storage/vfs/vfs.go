@@ -1,6 +1,7 @@
 package vfs
 
 import (
+	"errors"
 	"io"
 	"os"
 )
@@ -56,3 +57,20 @@ type FS interface {
 	// durable.
 	SyncDir(dir string) error
 }
+
+// ZeroFiller is implemented by Files on file systems where the first write
+// to a block costs more than overwriting it: an append into a preallocated
+// but unwritten extent makes the next fdatasync commit a metadata change
+// (the extent becoming written, the size growing), while an overwrite of
+// written blocks flushes only data. A log that fills its files with zeros
+// ahead of use appends at overwrite cost. MemFS files do not implement it:
+// they have nothing to gain, and materialising the zeros would cost memory.
+type ZeroFiller interface {
+	// ZeroFill writes zeros over [off, off+length), extending the size to
+	// off+length if it is smaller. It stops early, returning stop's error,
+	// if stop is closed between chunks; stop may be nil.
+	ZeroFill(off, length int64, stop <-chan struct{}) error
+}
+
+// ErrStopped is what ZeroFill returns when its stop channel closed first.
+var ErrStopped = errors.New("vfs: stopped")
