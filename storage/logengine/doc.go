@@ -53,7 +53,7 @@
 // the file, sync the directory — and a round bigger than SegmentSize gets a
 // segment of its own. The preparer made next.prep beforehand: created,
 // preallocated, filled with zeros to SegmentSize where the file system
-// gains from it (vfs.ZeroFiller; Options.NoZeroFill turns it off) and
+// gains from it (vfs.ZeroFiller) when Options.ZeroFill is set and
 // synced; if it failed, the roll creates the segment in place. Filling
 // makes every append an overwrite of written blocks, so a round's
 // fdatasync commits no block allocation or size change; the zeros after

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"time"
 
 	"github.com/raftkit/raftkit/storage/vfs"
 )
@@ -25,19 +26,69 @@ type prepared struct {
 // is outstanding: the writer asks (want) only after it took the previous
 // file (ready), so neither channel ever blocks its sender.
 type preparer struct {
-	want  chan struct{} // cap 1; writer → preparer
-	ready chan prepared // cap 1; preparer → writer
-	stop  chan struct{} // closed by Close, after the writer stopped
-	done  chan struct{} // closed when the preparer returns
+	want   chan struct{} // cap 1; writer → preparer
+	ready  chan prepared // cap 1; preparer → writer
+	urgent chan struct{} // cap 1; the writer is waiting for ready
+	stop   chan struct{} // closed by Close, after the writer stopped
+	done   chan struct{} // closed when the preparer returns
 }
 
 func newPreparer() *preparer {
 	return &preparer{
-		want:  make(chan struct{}, 1),
-		ready: make(chan prepared, 1),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
+		want:   make(chan struct{}, 1),
+		ready:  make(chan prepared, 1),
+		urgent: make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
 	}
+}
+
+// fillPace spreads a fill over time: it fills at twice the rate the
+// writer has been appending since the fill began (at least minFillRate),
+// so the next file is ready before it is needed without the fill's
+// writeback crowding the writer's fsyncs.
+type fillPace struct {
+	e        *Engine
+	start    time.Time
+	written0 int64
+	filled   int64
+}
+
+const minFillRate = 16 << 20 // bytes per second
+
+func newFillPace(e *Engine) *fillPace {
+	return &fillPace{e: e, start: time.Now(), written0: e.bytesWritten.Load()}
+}
+
+// next accounts n more bytes filled and returns how long to rest.
+func (p *fillPace) next(n int64) time.Duration {
+	p.filled += n
+	elapsed := time.Since(p.start)
+	rate := 2 * float64(p.e.bytesWritten.Load()-p.written0) / max(elapsed.Seconds(), 1e-3)
+	rate = max(rate, minFillRate)
+	due := time.Duration(float64(p.filled) / rate * float64(time.Second))
+	return max(due-elapsed, 0)
+}
+
+// rest pauses the preparer for d, or less if the writer starts waiting
+// for it or the engine closes (then it returns vfs.ErrStopped).
+func (p *preparer) rest(d time.Duration) error {
+	select {
+	case <-p.urgent:
+		p.urgent <- struct{}{} // stay urgent for the rest of this file
+		return nil
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.stop:
+		return vfs.ErrStopped
+	case <-p.urgent:
+		p.urgent <- struct{}{}
+	case <-t.C:
+	}
+	return nil
 }
 
 // prepareLoop readies a file each time the writer asks, until stop.
@@ -68,35 +119,48 @@ func (e *Engine) prepareFile(stop <-chan struct{}) (vfs.File, error) {
 		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
 	err = f.Preallocate(0, e.opts.SegmentSize)
-	if err == nil {
-		err = e.fillZeros(f, 0, stop)
-	}
-	if err == nil {
-		err = f.Sync()
+	// Fill and sync a step at a time, resting as long as each step took
+	// unless the writer is already waiting: one sync of a whole segment of
+	// zeros, or a fill at full speed, is a writeback burst that stalls the
+	// writer's own fsyncs on the same device (measured: p99 commit latency
+	// 4x at 64 clients with 1 KiB entries).
+	pace := newFillPace(e)
+	for off := int64(0); err == nil && off < e.opts.SegmentSize; off += fillStep {
+		err = e.fillZeros(f, off, min(off+fillStep, e.opts.SegmentSize), stop)
+		if err == nil {
+			err = f.Sync()
+		}
+		if err == nil {
+			err = e.prep.rest(pace.next(fillStep))
+		}
 	}
 	if err != nil {
 		f.Close()
 		if errors.Is(err, vfs.ErrStopped) {
-			return nil, err
+			// Closing: a half-readied file is of no use to anyone.
+			return nil, errors.Join(err, e.fs.Remove(name))
 		}
 		return nil, fmt.Errorf("prepare %s: %w", name, err)
 	}
 	return f, nil
 }
 
-// fillZeros writes zeros over [off, SegmentSize) of f when the file system
-// gains from it (vfs.ZeroFiller) and Options.NoZeroFill is unset. Appends
+// fillStep is how much of a readied file is filled between syncs.
+const fillStep = 256 << 10
+
+// fillZeros writes zeros over [off, end) of f when the file system
+// gains from it (vfs.ZeroFiller) and Options.ZeroFill is set. Appends
 // then overwrite written blocks, and the fdatasync of each round flushes
 // data only, with no extent or size change to commit: on ext4 that halves
-// its latency. Zeros after the data read as a zero length field, which is
+// its latency (see Options.ZeroFill for the cost). Zeros after the data read as a zero length field, which is
 // the end of the data (see the package documentation), so a filled segment
 // recovers as one that was not.
-func (e *Engine) fillZeros(f vfs.File, off int64, stop <-chan struct{}) error {
+func (e *Engine) fillZeros(f vfs.File, off, end int64, stop <-chan struct{}) error {
 	zf, ok := f.(vfs.ZeroFiller)
-	if !ok || e.opts.NoZeroFill || off >= e.opts.SegmentSize {
+	if !ok || !e.opts.ZeroFill || off >= end {
 		return nil
 	}
-	return zf.ZeroFill(off, e.opts.SegmentSize-off, stop)
+	return zf.ZeroFill(off, end-off, stop)
 }
 
 // takePrepared turns the readied file into segment seq: rename, header,
@@ -105,7 +169,17 @@ func (e *Engine) fillZeros(f vfs.File, off int64, stop <-chan struct{}) error {
 // here fails the engine as any roll error does. It asks for the next file
 // before returning.
 func (e *Engine) takePrepared(seq uint64) (vfs.File, *segment, error) {
-	p := <-e.prep.ready
+	var p prepared
+	select {
+	case p = <-e.prep.ready:
+	default:
+		e.prep.urgent <- struct{}{}
+		p = <-e.prep.ready
+	}
+	select { // the next file starts unhurried
+	case <-e.prep.urgent:
+	default:
+	}
 	defer func() { e.prep.want <- struct{}{} }()
 	if p.err != nil {
 		e.log.Warn("logengine: preparing a segment failed; creating it in place", "err", p.err)

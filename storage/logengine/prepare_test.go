@@ -26,7 +26,7 @@ func appendMany(t *testing.T, e *Engine, m model, n, k int) {
 // back the same after a reopen and keeps appending.
 func TestZeroFilledSegments(t *testing.T) {
 	dir := t.TempDir()
-	opts := Options{SegmentSize: 16 << 10}
+	opts := Options{SegmentSize: 16 << 10, ZeroFill: true}
 	e := open(t, vfs.OS{}, dir, opts)
 	m := newModel()
 	appendMany(t, e, m, 300, 8)
@@ -59,8 +59,8 @@ func TestZeroFilledSegments(t *testing.T) {
 // the active segment is filled past its data, and nothing changes.
 func TestZeroFillOnReopen(t *testing.T) {
 	dir := t.TempDir()
-	opts := Options{SegmentSize: 16 << 10}
-	e := open(t, vfs.OS{}, dir, Options{SegmentSize: opts.SegmentSize, NoZeroFill: true})
+	opts := Options{SegmentSize: 16 << 10, ZeroFill: true}
+	e := open(t, vfs.OS{}, dir, Options{SegmentSize: opts.SegmentSize})
 	m := newModel()
 	appendMany(t, e, m, 10, 3)
 	active := segmentName(dir, e.Stats().ActiveSegment)

@@ -162,7 +162,7 @@ func (e *Engine) fillActiveRest(f vfs.File, s *segment) error {
 	if size >= e.opts.SegmentSize {
 		return nil
 	}
-	if err := e.fillZeros(f, size, nil); err != nil {
+	if err := e.fillZeros(f, size, e.opts.SegmentSize, nil); err != nil {
 		return fmt.Errorf("logengine: zero-fill %s: %w", s.name, err)
 	}
 	if err := f.Sync(); err != nil {

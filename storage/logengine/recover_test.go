@@ -13,7 +13,8 @@ import (
 )
 
 // osOpts are the options of the tests that edit segment files on the OS
-// file system: small segments, so zero-filling them is quick.
+// file system: small segments, so that zero-filling them (when a test
+// turns it on) is quick.
 var osOpts = Options{SegmentSize: 64 << 10}
 
 // writeRounds appends n single-entry rounds to group 1 in a fresh engine
@@ -65,9 +66,9 @@ func TestTornTail(t *testing.T) {
 			return b
 		},
 	}
-	for _, opts := range []Options{osOpts, {SegmentSize: osOpts.SegmentSize, NoZeroFill: true}} {
+	for _, opts := range []Options{osOpts, {SegmentSize: osOpts.SegmentSize, ZeroFill: true}} {
 		for name, tear := range cases {
-			t.Run(fmt.Sprintf("%s/zerofill=%v", name, !opts.NoZeroFill), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/zerofill=%v", name, opts.ZeroFill), func(t *testing.T) {
 				tornTail(t, name, tear, opts)
 			})
 		}
@@ -85,7 +86,7 @@ func tornTail(t *testing.T, name string, tear func(b []byte, last int64) []byte,
 			last := offs[len(offs)-1]
 			mutate(t, seg, func(b []byte) []byte {
 				size := len(b)
-				if !opts.NoZeroFill && size != int(opts.SegmentSize) {
+				if opts.ZeroFill && size != int(opts.SegmentSize) {
 					t.Fatalf("zero-filled segment of %d bytes, want %d", size, opts.SegmentSize)
 				}
 				b = tear(b[:end], last)

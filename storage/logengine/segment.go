@@ -67,7 +67,7 @@ func (e *Engine) createSegment(seq uint64) (vfs.File, *segment, error) {
 	if err := f.Preallocate(0, e.opts.SegmentSize); err != nil {
 		return fail("preallocate", err)
 	}
-	if err := e.fillZeros(f, 0, nil); err != nil {
+	if err := e.fillZeros(f, 0, e.opts.SegmentSize, nil); err != nil {
 		return fail("zero-fill", err)
 	}
 	if _, err := f.WriteAt(appendHeader(nil, seq), 0); err != nil {
