@@ -31,6 +31,11 @@ const (
 	// MsgTimeoutNow tells the receiver to start an election at once, skipping
 	// pre-vote and leader lease checks; it is how leadership is transferred.
 	MsgTimeoutNow
+	// MsgSnapStatus tells the leader that the follower could not install
+	// the snapshot of the leader's MsgSnap (Reject is set; the files could
+	// not be fetched or verified), so the leader may offer one again. A
+	// successful install is acknowledged with MsgAppResp instead.
+	MsgSnapStatus
 
 	// NumMessageTypes bounds the message types; handler tables use it.
 	NumMessageTypes
@@ -47,6 +52,7 @@ var messageTypeNames = [...]string{
 	MsgHeartbeatResp: "MsgHeartbeatResp",
 	MsgSnap:          "MsgSnap",
 	MsgTimeoutNow:    "MsgTimeoutNow",
+	MsgSnapStatus:    "MsgSnapStatus",
 }
 
 func (t MessageType) String() string {
@@ -59,7 +65,7 @@ func (t MessageType) String() string {
 // IsResponse reports whether t answers another message.
 func (t MessageType) IsResponse() bool {
 	switch t {
-	case MsgPreVoteResp, MsgVoteResp, MsgAppResp, MsgHeartbeatResp:
+	case MsgPreVoteResp, MsgVoteResp, MsgAppResp, MsgHeartbeatResp, MsgSnapStatus:
 		return true
 	}
 	return false

@@ -125,3 +125,9 @@ type SnapshotMeta struct {
 
 // IsEmpty reports whether the meta describes no snapshot.
 func (m SnapshotMeta) IsEmpty() bool { return m.Index == 0 }
+
+// Clone returns a copy of m that shares no memory with it.
+func (m SnapshotMeta) Clone() SnapshotMeta {
+	m.ConfState = m.ConfState.Clone()
+	return m
+}

@@ -293,6 +293,14 @@ func (r *Raft) ReportUnreachable(id uint64) {
 	}
 }
 
+// handleSnapStatus is a follower's report that it failed to install the
+// snapshot it was sent.
+func (r *Raft) handleSnapStatus(m raftpb.Message) {
+	if m.Reject {
+		r.ReportSnapshot(m.From, false)
+	}
+}
+
 // ReportSnapshot tells the leader how sending a snapshot to id ended. On
 // failure the peer probes again after the next heartbeat.
 func (r *Raft) ReportSnapshot(id uint64, ok bool) {

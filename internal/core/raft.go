@@ -237,6 +237,9 @@ func (r *Raft) Role() Role { return r.role }
 // Term returns the current term.
 func (r *Raft) Term() uint64 { return r.term }
 
+// Committed is the commit index this node knows of.
+func (r *Raft) Committed() uint64 { return r.log.committed }
+
 // Status returns a copy of the node's state for introspection.
 func (r *Raft) Status() Status {
 	s := Status{

@@ -239,3 +239,38 @@ func TestSnapshotReportedFailedIsResent(t *testing.T) {
 	}
 	nw.requireRole(3, RoleFollower, 1)
 }
+
+// TestSnapStatusRejectIsResent: a follower's MsgSnapStatus rejection (its
+// runtime could not fetch the files) acts as a failed report: the leader
+// probes again and resends the snapshot; a non-rejecting status changes
+// nothing.
+func TestSnapStatusRejectIsResent(t *testing.T) {
+	nw := newNetwork(t, 3)
+	nw.isolate(3)
+	nw.campaign(1)
+	nw.proposeN(1, "a", 5)
+	nw.stabilize()
+	if err := nw.nodes[1].st.Compact(4); err != nil {
+		t.Fatal(err)
+	}
+	nw.heal()
+	l := nw.node(1)
+	isSnap := func(m raftpb.Message) bool { return m.Type == raftpb.MsgSnap }
+	l.Tick()
+	if got := nw.stabilizeHold(isSnap); len(got) != 1 {
+		t.Fatalf("held %v, want one snapshot", got)
+	}
+	pr := l.trk.Progress[3]
+	status := raftpb.Message{Type: raftpb.MsgSnapStatus, From: 3, To: 1, Term: l.Term()}
+	if err := l.Step(status); err != nil || pr.State != tracker.StateSnapshot {
+		t.Fatalf("a non-rejecting status: %v, progress %v; want no change", err, pr)
+	}
+	status.Reject = true
+	if err := l.Step(status); err != nil || pr.State != tracker.StateProbe {
+		t.Fatalf("a rejection: %v, progress %v; want Probe", err, pr)
+	}
+	l.Tick()
+	if again := nw.stabilizeHold(isSnap); len(again) != 1 {
+		t.Fatalf("held %v, want the snapshot again", again)
+	}
+}

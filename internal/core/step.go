@@ -30,6 +30,7 @@ func buildHandlers() (t [numRoles][raftpb.NumMessageTypes]stepFunc) {
 	t[RoleCandidate][raftpb.MsgVoteResp] = (*Raft).handleVoteResponse
 	t[RoleLeader][raftpb.MsgAppResp] = (*Raft).handleAppendResponse
 	t[RoleLeader][raftpb.MsgHeartbeatResp] = (*Raft).handleHeartbeatResponse
+	t[RoleLeader][raftpb.MsgSnapStatus] = (*Raft).handleSnapStatus
 	return t
 }
 

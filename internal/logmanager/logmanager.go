@@ -31,6 +31,11 @@ type LogManager struct {
 	durable  uint64
 	inflight []uint64
 	stored   raftpb.HardState
+	// snap is the group's latest durable snapshot (Index 0: none yet).
+	snap raftpb.SnapshotMeta
+	// compactedTo is the first index the last Compact kept: the cache may
+	// still hold entries before it, which must read as compacted.
+	compactedTo uint64
 }
 
 // New builds the LogManager of group on engine. conf is the group's
@@ -53,12 +58,24 @@ func New(engine *logengine.Engine, group uint64, meta storage.MetaStorage, conf 
 }
 
 // InitialState returns the stored HardState and the group's configuration.
+// The commit index is at least the snapshot's index: what a snapshot
+// covers is committed, though the commit index is stored only with term
+// and vote changes.
 func (lm *LogManager) InitialState() (raftpb.HardState, raftpb.ConfState, error) {
-	return lm.stored, lm.conf.Clone(), nil
+	hs := lm.stored
+	if !hs.IsEmpty() || lm.snap.Index > 0 {
+		hs.Commit = max(hs.Commit, lm.snap.Index)
+	}
+	return hs, lm.conf.Clone(), nil
 }
 
-// FirstIndex is the engine's first index for the group.
-func (lm *LogManager) FirstIndex() (uint64, error) { return lm.log.FirstIndex() }
+// FirstIndex is the engine's first index for the group, or where the last
+// Compact cut if its truncation is still in flight (a reader must see the
+// compaction as soon as it is decided, never the prefix come back).
+func (lm *LogManager) FirstIndex() (uint64, error) {
+	f, err := lm.log.FirstIndex()
+	return max(f, lm.compactedTo), err
+}
 
 // LastIndex is the last durable index: the core never asks the storage for
 // entries it has not seen become durable.
@@ -66,6 +83,9 @@ func (lm *LogManager) LastIndex() (uint64, error) { return lm.log.LastIndex() }
 
 // Term returns the term of entry i, from the cache when it holds i.
 func (lm *LogManager) Term(i uint64) (uint64, error) {
+	if i+1 < lm.compactedTo {
+		return 0, storage.ErrCompacted
+	}
 	if t, ok := lm.cache.term(i); ok {
 		return t, nil
 	}
@@ -75,6 +95,9 @@ func (lm *LogManager) Term(i uint64) (uint64, error) {
 // Entries returns [lo, hi) bounded by maxBytes, from the cache for the part
 // it holds and from the engine for the part before it.
 func (lm *LogManager) Entries(lo, hi, maxBytes uint64) ([]raftpb.Entry, error) {
+	if lo < lm.compactedTo {
+		return nil, storage.ErrCompacted
+	}
 	first := lm.cache.first()
 	if first == 0 || lo >= lm.cache.next() || hi <= first {
 		return lm.log.Entries(lo, hi, maxBytes)
@@ -103,9 +126,13 @@ func (lm *LogManager) Entries(lo, hi, maxBytes uint64) ([]raftpb.Entry, error) {
 	return append(head[:len(head):len(head)], tail...), nil
 }
 
-// Snapshot reports that no snapshot exists yet while the log starts at 1;
-// snapshots arrive with the snapshot executor.
+// Snapshot returns the latest durable snapshot recorded with SetSnapshot.
+// Before the first one it reports an empty snapshot while the log starts at
+// 1, and ErrSnapshotTemporarilyUnavailable otherwise.
 func (lm *LogManager) Snapshot() (raftpb.SnapshotMeta, error) {
+	if lm.snap.Index > 0 {
+		return lm.snap.Clone(), nil
+	}
 	first, err := lm.log.FirstIndex()
 	if err != nil {
 		return raftpb.SnapshotMeta{}, err
@@ -174,4 +201,71 @@ func (lm *LogManager) CacheBytes() uint64 { return lm.cache.bytes }
 // protocol (compacted or unavailable ranges are protocol events).
 func IsStorageError(err error) bool {
 	return err != nil && !errors.Is(err, storage.ErrCompacted) && !errors.Is(err, storage.ErrUnavailable)
+}
+
+// SetSnapshot records meta as the group's latest durable snapshot: what
+// Snapshot offers to a follower that needs compacted entries.
+func (lm *LogManager) SetSnapshot(meta raftpb.SnapshotMeta) {
+	if meta.Index > lm.snap.Index {
+		lm.snap = meta.Clone()
+	}
+}
+
+// Compact discards the entries before index, which a durable snapshot
+// covers. The truncation is queued to the engine behind the appends in
+// flight; done is called from the engine's writer once it is written.
+// Entries the tail cache holds below index stay until evicted; the core
+// never reads below FirstIndex.
+func (lm *LogManager) Compact(index uint64, done func(error)) {
+	lm.compactedTo = max(lm.compactedTo, index)
+	lm.engine.Submit([]logengine.Write{{Group: lm.group, TruncatePrefix: index}}, done)
+}
+
+// ResetToSnapshot replaces the whole log with the snapshot meta (a follower
+// installing a leader's snapshot): the log restarts after (Index, Term),
+// durably before it returns. The reset is queued behind the appends in
+// flight, so they are complete (their done callbacks have run) when it
+// returns; the owner must account for them before calling
+// AfterResetToSnapshot.
+func (lm *LogManager) ResetToSnapshot(meta raftpb.SnapshotMeta) error {
+	if err := lm.log.Reset(meta.Index, meta.Term); err != nil {
+		return fmt.Errorf("logmanager: group %d: reset to snapshot %d: %w", lm.group, meta.Index, err)
+	}
+	return nil
+}
+
+// AfterResetToSnapshot drops what the reset log no longer holds: the
+// cache and the append bookkeeping, and records meta as the snapshot.
+func (lm *LogManager) AfterResetToSnapshot(meta raftpb.SnapshotMeta) {
+	lm.cache.chunks, lm.cache.bytes = nil, 0
+	lm.compactedTo = meta.Index + 1
+	lm.durable = meta.Index
+	lm.inflight = lm.inflight[:0]
+	lm.SetSnapshot(meta)
+}
+
+// ReconcileWithSnapshot makes the log agree with the durable snapshot meta
+// found at start: a log that ends before meta.Index, or holds a different
+// term there, is reset to start after it (the snapshot was installed but
+// the crash came before the log was reset). Call it before the core starts.
+func (lm *LogManager) ReconcileWithSnapshot(meta raftpb.SnapshotMeta) error {
+	lm.SetSnapshot(meta)
+	last, err := lm.log.LastIndex()
+	if err != nil {
+		return err
+	}
+	first, err := lm.log.FirstIndex()
+	if err != nil {
+		return err
+	}
+	if last >= meta.Index && first <= meta.Index+1 {
+		if t, err := lm.log.Term(meta.Index); err == nil && t == meta.Term {
+			return nil
+		}
+	}
+	if err := lm.ResetToSnapshot(meta); err != nil {
+		return err
+	}
+	lm.AfterResetToSnapshot(meta)
+	return nil
 }
