@@ -19,8 +19,10 @@ const (
 	// firstChunk is the most a Reader allocates for a payload before the
 	// peer has sent that many bytes. Beyond it the buffer grows as data
 	// arrives, so a peer that claims a large frame and stalls pins little
-	// memory.
-	firstChunk = 256 << 10
+	// memory. It holds a default 1 MiB snapshot chunk with its header in
+	// one allocation: growing such a frame from a smaller buffer copied it
+	// twice and made snapshot copies about 1.6 times slower.
+	firstChunk = 1<<20 + 4<<10
 )
 
 // Reader reads frames one at a time from a byte stream.
