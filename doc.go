@@ -49,11 +49,39 @@
 // or ErrLeaderChanged when its entry can never apply (another leader's log
 // replaced it); ErrShuttingDown or ErrTimeout when it is unknown.
 //
-// # Restarts
+// # Snapshots and restarts
 //
-// A restarted node recovers its log and hard state from DataDir and
-// re-applies its committed log from the start (snapshots, which bound that,
-// are a later addition), so a state machine starts empty.
+// A StateMachine that also implements Snapshotter is snapshotted by the
+// group's snapshot executor: on a timer (NodeOptions.SnapshotInterval),
+// after a number of entries or bytes applied since the last snapshot, or on
+// demand (Node.Snapshot). The apply loop pauses only while SaveSnapshot
+// captures a point-in-time view; the returned function writes the files on
+// a goroutine of its own while apply continues. Once the snapshot is
+// committed (DataDir/groups/<id>/snapshots, one directory per snapshot with
+// a manifest of sizes and CRC32C checksums, published by one rename) the
+// log before it is compacted, keeping SnapshotMarginEntries entries, and
+// older snapshots are deleted.
+//
+// A follower that needs entries its leader compacted gets a MsgSnap with
+// the snapshot's meta only. Its runtime then pulls the files from the
+// leader's host (internal/snapcopy) over a connection of its own, so big
+// chunks never hold up the appends and heartbeats of any group: chunks of
+// HostOptions.SnapshotChunkBytes, each checksummed and fetched again if it
+// arrives corrupt, every file verified whole, a broken connection resumed
+// where it stopped, the leader's serving throttled by
+// HostOptions.SnapshotMaxBytesPerSecond. The files land in a temporary
+// directory that is committed atomically; only then does the core see the
+// MsgSnap, reset the log after the snapshot and have the state machine
+// load it (LoadSnapshot), and replication continues with entries. A newer
+// snapshot or a new term cancels a fetch in progress; a failed fetch is
+// reported to the leader (MsgSnapStatus), which offers the snapshot again.
+//
+// A restarted node recovers its log and hard state from DataDir, loads its
+// latest snapshot into the state machine (resetting the log if a crash
+// came between committing an installed snapshot and resetting the log),
+// and applies the committed entries after it. Without a Snapshotter the
+// whole committed log is re-applied from the start, so such a state
+// machine starts empty.
 //
 // # Concurrency
 //

@@ -20,6 +20,8 @@ const (
 	applyConfiguration
 	applyError
 	applyShutdown
+	applySnapshotSave // capture a snapshot at the last applied entry
+	applySnapshotLoad // load the committed snapshot snap
 )
 
 // applyItem is one unit of work for the apply loop, in the order the raft
@@ -33,6 +35,7 @@ type applyItem struct {
 	lctx LeaderChangeContext
 	conf Configuration
 	err  error
+	snap raftpb.SnapshotMeta
 	done chan struct{} // closed after applyShutdown
 }
 
@@ -53,6 +56,9 @@ type fsmCaller struct {
 	applied atomic.Uint64
 	it      Iterator // owned by the running apply worker
 	shut    bool     // OnShutdown was called; owned by the running apply worker
+	// lastIndex and lastTerm are the last entry applied (or loaded from a
+	// snapshot); owned by the running apply worker.
+	lastIndex, lastTerm uint64
 }
 
 func (f *fsmCaller) sched() *schedState { return &f.state }
@@ -113,6 +119,10 @@ func (f *fsmCaller) process(item *applyItem) uint64 {
 		close(item.done)
 		return 0
 	}
+	if item.kind == applySnapshotSave {
+		f.captureSnapshot() // reports failure itself, so that waiters hear
+		return 0
+	}
 	if f.failed.Load() && item.kind != applyError {
 		return 0
 	}
@@ -129,6 +139,8 @@ func (f *fsmCaller) process(item *applyItem) uint64 {
 		f.call("OnConfigurationCommitted", func() { f.sm.OnConfigurationCommitted(item.conf) })
 	case applyError:
 		f.call("OnError", func() { f.sm.OnError(item.err) })
+	case applySnapshotLoad:
+		return f.loadSnapshot(item.snap)
 	}
 	return 0
 }
@@ -172,7 +184,9 @@ func (f *fsmCaller) applyEntries(item *applyItem) uint64 {
 	if done == 0 {
 		return 0
 	}
-	return item.ents[done-1].Index
+	last := &item.ents[done-1]
+	f.lastIndex, f.lastTerm = last.Index, last.Term
+	return last.Index
 }
 
 // applyFailure carries an error returned by Apply through call's recover.

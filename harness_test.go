@@ -123,6 +123,13 @@ type testCluster struct {
 	tcp    bool          // real TCP on loopback instead of the in-process network
 	dirs   []string      // when set, host i keeps its data on the real disk here
 	tick   time.Duration // TickInterval; default 2ms
+	// snapshots makes the state machines snapRecorders; caller, when set,
+	// replaces the network as the hosts' SnapshotCaller.
+	snapshots bool
+	caller    SnapshotCaller
+	// newSM, when set, makes host i's state machine (single-group
+	// clusters); c.sms then holds nothing for it.
+	newSM func(i int) StateMachine
 }
 
 // newTCPCluster is a testCluster whose hosts talk over real TCP on
@@ -176,6 +183,10 @@ func (c *testCluster) start(i int) {
 		opts.NewTransport = func(th transport.Handler) (transport.Transport, error) {
 			return c.net.Listen(c.addrs[i], th)
 		}
+		opts.SnapshotCaller = c.net
+	}
+	if c.caller != nil {
+		opts.SnapshotCaller = c.caller
 	}
 	h, err := NewNodeHost(opts)
 	if err != nil {
@@ -189,7 +200,14 @@ func (c *testCluster) start(i int) {
 	for g, gid := range c.groups {
 		sm := &recorder{}
 		c.sms[[2]int{i, g}] = sm
-		opts := NodeOptions{GroupID: gid, NodeID: uint64(i + 1), Peers: peers, StateMachine: sm}
+		var smi StateMachine = sm
+		if c.snapshots {
+			smi = &snapRecorder{recorder: sm}
+		}
+		if c.newSM != nil {
+			smi = c.newSM(i)
+		}
+		opts := NodeOptions{GroupID: gid, NodeID: uint64(i + 1), Peers: peers, StateMachine: smi}
 		if c.tune != nil {
 			c.tune(&opts)
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/raftkit/raftkit/internal/core"
 	"github.com/raftkit/raftkit/internal/logmanager"
 	"github.com/raftkit/raftkit/raftpb"
+	"github.com/raftkit/raftkit/storage"
 )
 
 // maxInboxMsgs bounds the raft messages queued for a group between two runs
@@ -35,6 +36,12 @@ type Node struct {
 	log   *slog.Logger
 	state schedState
 	fsm   *fsmCaller
+	// snaps holds the group's snapshots; snapper is the state machine's
+	// Snapshotter, nil if it has none. confState is the membership that
+	// snapshots record.
+	snaps     *storage.FileSnapshots
+	snapper   Snapshotter
+	confState raftpb.ConfState
 
 	mu        sync.Mutex // guards in, taskBytes and the done flags of jobs
 	in        inbox
@@ -60,6 +67,10 @@ type inbox struct {
 	status  []chan Status
 	failed  bool
 	stop    bool
+	// Snapshots: requests of Node.Snapshot, finished saves and fetches.
+	snapReqs []chan snapshotResult
+	saved    []saveResult
+	fetched  []fetchResult
 }
 
 type taskReq struct {
@@ -89,6 +100,7 @@ type runState struct {
 	applied  uint64
 	lastTerm uint64
 	done     bool
+	snap     snapState
 }
 
 // persistJob is a Ready whose writes are under way; done and err are set

@@ -213,6 +213,11 @@ func (n *Node) snapshotStatus() Status {
 	if err := n.failure.Load(); err != nil {
 		s.State, s.Err = StateError, err
 	}
+	s.FirstIndex, _ = w.lm.FirstIndex()
+	s.SnapshotIndex, s.SnapshotTerm = w.snap.last.Index, w.snap.last.Term
+	if in := w.snap.install; in != nil {
+		s.InstallingSnapshot = in.msg.Snapshot.Index
+	}
 	for _, p := range cs.Progress {
 		if p.ID == n.id {
 			continue

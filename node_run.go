@@ -28,6 +28,7 @@ func (n *Node) run() {
 	if w.done || w.stopping || n.failure.Load() != nil {
 		n.releaseTasks(in.tasks)
 		completeTasks(in.tasks, n.closedErr())
+		n.failSnapshotWaiters(in.snapReqs)
 	}
 	if len(in.status) > 0 {
 		s := n.snapshotStatus()
@@ -38,6 +39,7 @@ func (n *Node) run() {
 	clear(in.msgs)
 	clear(in.tasks)
 	clear(in.status)
+	in.snapReqs, in.saved, in.fetched = nil, nil, nil
 	n.mu.Lock()
 	n.spare = inbox{msgs: in.msgs[:0], tasks: in.tasks[:0], status: in.status[:0]}
 	n.mu.Unlock()
@@ -70,10 +72,15 @@ func (n *Node) runCore(in *inbox) {
 		w.rn.Tick()
 	}
 	for i := range in.msgs {
-		if err := w.rn.Step(in.msgs[i]); err != nil {
-			n.log.Debug("message refused", "type", in.msgs[i].Type, "from", in.msgs[i].From, "err", err)
+		m := &in.msgs[i]
+		if m.Type == raftpb.MsgSnap && m.Snapshot != nil && n.interceptSnapshot(*m) {
+			continue
+		}
+		if err := w.rn.Step(*m); err != nil {
+			n.log.Debug("message refused", "type", m.Type, "from", m.From, "err", err)
 		}
 	}
+	n.runSnapshots(in)
 	tasks := in.tasks
 	in.tasks = in.tasks[:0] // from here on propose owns them
 	n.propose(tasks)
@@ -184,7 +191,7 @@ func (n *Node) handleReady(rd core.Ready) {
 	n.send(rd.Messages)
 	rd.Messages = nil
 	if rd.Snapshot != nil {
-		panic("snapshot install is not supported by this runtime yet")
+		n.installSnapshot(*rd.Snapshot)
 	}
 	if !rd.HardState.IsEmpty() {
 		if err := w.lm.SaveHardState(rd.HardState); err != nil {
@@ -193,6 +200,7 @@ func (n *Node) handleReady(rd core.Ready) {
 	}
 	committed := rd.CommittedEntries
 	rd.CommittedEntries = nil // the job keeps only what Advance needs
+	w.snap.bytes += entriesBytes(committed)
 	j := &persistJob{rd: rd}
 	if len(rd.Entries) > 0 {
 		w.lm.Append(rd.Entries, func(err error) {
@@ -219,8 +227,46 @@ func (n *Node) send(msgs []raftpb.Message) {
 		if !ok || m.To == n.id {
 			continue
 		}
+		if m.Type == raftpb.MsgSnap {
+			n.noteSnapshotSent(m)
+		}
 		if !n.host.trans.Send(addr, n.group, m) {
 			n.w.rn.ReportUnreachable(m.To)
 		}
+	}
+}
+
+// runSnapshots feeds the snapshot executor and installer what arrived and
+// lets them act; raft worker only.
+func (n *Node) runSnapshots(in *inbox) {
+	s := &n.w.snap
+	s.ticks += in.ticks
+	s.tickNow += in.ticks
+	s.waiters = append(s.waiters, in.snapReqs...)
+	in.snapReqs = nil // answered through s.waiters from here on
+	for _, r := range in.saved {
+		n.onSnapshotSaved(r)
+	}
+	for _, r := range in.fetched {
+		n.onFetched(r)
+	}
+	n.abortStaleInstall()
+	if in.ticks > 0 {
+		n.checkSnapshotStalls()
+	}
+	n.maybeSnapshot()
+}
+
+// failSnapshotWaiters answers Snapshot calls once the group stopped.
+func (n *Node) failSnapshotWaiters(reqs []chan snapshotResult) {
+	s := &n.w.snap
+	r := snapshotResult{err: n.closedErr()}
+	replySnapshot(reqs, r)
+	replySnapshot(s.waiters, r)
+	replySnapshot(s.saveFor, r)
+	s.waiters, s.saveFor = nil, nil
+	if s.install != nil {
+		s.install.cancel()
+		s.install = nil
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/raftkit/raftkit/internal/core"
 	"github.com/raftkit/raftkit/internal/logmanager"
+	"github.com/raftkit/raftkit/internal/snapcopy"
 	"github.com/raftkit/raftkit/raftpb"
 	"github.com/raftkit/raftkit/storage"
 	"github.com/raftkit/raftkit/storage/logengine"
@@ -46,6 +47,10 @@ type NodeHost struct {
 
 	dropped     atomic.Uint64 // messages for groups or members not served here
 	lastDropLog atomic.Int64  // unix nanos of the last warning about them
+
+	hostSnapshots
+	snapCaller SnapshotCaller
+	copyOpts   snapcopy.CopyOptions
 }
 
 // NewNodeHost opens the host's log engine under opts.DataDir, starts its
@@ -83,6 +88,7 @@ func NewNodeHost(opts HostOptions) (*NodeHost, error) {
 	// Transports without services (tests' fakes) simply have no status
 	// service; the error says nothing more.
 	_ = h.RegisterService(StatusService, h.serveStatus)
+	h.startSnapshots()
 	go h.ticker()
 	h.log.Info("node host started", "addr", h.trans.Addr(), "data", opts.DataDir)
 	return h, nil
@@ -113,6 +119,8 @@ func (h *NodeHost) StartNode(opts NodeOptions) (*Node, error) {
 	}
 	n.conf = Configuration{Voters: append([]Peer(nil), opts.Peers...), Learners: append([]Peer(nil), opts.Learners...)}
 	n.fsm = &fsmCaller{n: n, sm: opts.StateMachine}
+	n.snapper, _ = opts.StateMachine.(Snapshotter)
+	n.confState = cs.Clone()
 	n.view.Store(&nodeView{})
 	// Reserve the group before touching its storage: a second StartNode of
 	// a running group must not open (and tidy) the files the first uses.
@@ -132,6 +140,9 @@ func (h *NodeHost) StartNode(opts NodeOptions) (*Node, error) {
 		return nil, &Error{Code: CodeShuttingDown, Msg: "node host closed"}
 	}
 	h.nodes[n.group] = n
+	if last := n.w.snap.last; last.Index > 0 {
+		n.fsm.enqueue(applyItem{kind: applySnapshotLoad, snap: last})
+	}
 	n.fsm.enqueue(applyItem{kind: applyConfiguration, conf: n.conf})
 	n.log.Info("node started", "voters", cs.Voters, "learners", cs.Learners, "last_index", n.w.rn.Status().LastIndex)
 	return n, nil
@@ -162,6 +173,10 @@ func (h *NodeHost) openCore(n *Node, cs raftpb.ConfState) error {
 	if err != nil {
 		return &Error{Code: CodeStorage, Msg: "opening the group's log", Err: err}
 	}
+	snap, err := h.openSnapshots(n, lm)
+	if err != nil {
+		return err
+	}
 	rn, err := core.New(core.Config{
 		ID: o.NodeID, ElectionTick: o.ElectionTicks, HeartbeatTick: o.HeartbeatTicks, Storage: lm,
 		Rand:            mrand.New(mrand.NewPCG(h.seed, o.GroupID^o.NodeID<<32)),
@@ -170,13 +185,16 @@ func (h *NodeHost) openCore(n *Node, cs raftpb.ConfState) error {
 		// The core stops handing out committed entries once the apply
 		// queue's budget is in flight, on followers as on the leader.
 		MaxApplyingBytes: o.MaxApplyQueueBytes,
-		DisablePreVote:   o.DisablePreVote, DisableCheckQuorum: o.DisableCheckQuorum,
+		// The state machine starts from the latest snapshot, if any.
+		Applied:        snap.Index,
+		DisablePreVote: o.DisablePreVote, DisableCheckQuorum: o.DisableCheckQuorum,
 		Logger: h.log.With("group", o.GroupID), // the core adds "node" itself
 	})
 	if err != nil {
 		return &Error{Code: CodeInvalidArgument, Msg: "starting the raft core", Err: err}
 	}
 	n.w.rn, n.w.lm = rn, lm
+	n.w.snap.last, n.w.applied = snap, snap.Index
 	n.w.lastTerm = rn.Term()
 	n.view.Store(&nodeView{term: rn.Term()})
 	return nil
@@ -280,7 +298,7 @@ func (h *NodeHost) Close() error {
 	}
 	close(h.stopTick)
 	<-h.tickDone
-	errs = append(errs, h.trans.Close())
+	errs = append(errs, h.closeSnapshots(), h.trans.Close())
 	h.raftPool.close()
 	h.applyPool.close()
 	errs = append(errs, h.engine.Close())

@@ -64,6 +64,14 @@ type Status struct {
 	PendingTasks    int
 	ApplyQueueBytes uint64
 	LogCacheBytes   uint64
+	// FirstIndex is the first entry the log still holds; the entries
+	// before it were compacted into the snapshot at SnapshotIndex (0:
+	// none). InstallingSnapshot is the index of the leader's snapshot this
+	// follower is fetching, 0 if none.
+	FirstIndex         uint64
+	SnapshotIndex      uint64
+	SnapshotTerm       uint64
+	InstallingSnapshot uint64
 }
 
 // FollowerStatus is the leader's view of one member's replication.
@@ -108,6 +116,10 @@ type StatusJSON struct {
 	PendingTasks    int              `json:"pending_tasks"`
 	ApplyQueueBytes uint64           `json:"apply_queue_bytes"`
 	LogCacheBytes   uint64           `json:"log_cache_bytes"`
+	FirstIndex      uint64           `json:"first_index"`
+	SnapshotIndex   uint64           `json:"snapshot_index"`
+	SnapshotTerm    uint64           `json:"snapshot_term"`
+	Installing      uint64           `json:"installing_snapshot,omitempty"`
 }
 
 // JSON converts s to its JSON shape.
@@ -118,6 +130,8 @@ func (s Status) JSON() StatusJSON {
 		CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex, LastIndex: s.LastIndex,
 		Voters: s.Voters, Learners: s.Learners, Followers: s.Followers,
 		PendingTasks: s.PendingTasks, ApplyQueueBytes: s.ApplyQueueBytes, LogCacheBytes: s.LogCacheBytes,
+		FirstIndex: s.FirstIndex, SnapshotIndex: s.SnapshotIndex, SnapshotTerm: s.SnapshotTerm,
+		Installing: s.InstallingSnapshot,
 	}
 	if s.Err != nil {
 		j.Err = s.Err.Error()

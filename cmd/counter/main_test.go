@@ -45,6 +45,8 @@ func TestBadCommandLines(t *testing.T) {
 		{with(srv, "--tick", "0s"), "--tick 0s"},
 		{with(srv, "--tick", "soon"), `invalid value "soon"`},
 		{with(srv, "--election-ticks", "1"), "--election-ticks 1"},
+		{with(srv, "--snapshot-entries", "0"), "--snapshot-entries 0"},
+		{with(srv, "--snapshot-entries", "-5"), "--snapshot-entries -5"},
 		{with(srv, "--log-level", "loud"), `--log-level "loud"`},
 		{with(srv, "--log-format", "xml"), `--log-format "xml"`},
 		{with(srv, "--tls-cert", "c.pem"), "give all three or none"},
@@ -114,12 +116,13 @@ func TestHelpGoesToStdoutWithExitZero(t *testing.T) {
 
 func TestServerArgs(t *testing.T) {
 	cfg, _, err := parseServerArgs([]string{"--data", "/d", "--addr", "127.0.0.1:8082", "--peers", peers3,
-		"--tick", "50ms", "--election-ticks", "20", "--log-level", "debug", "--log-format", "text", "--group", "g"})
+		"--tick", "50ms", "--election-ticks", "20", "--log-level", "debug", "--log-format", "text", "--group", "g",
+		"--snapshot-entries", "500"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := serverConfig{data: "/d", group: "g", addr: "127.0.0.1:8082", peers: strings.Split(peers3, ","),
-		tick: 50 * time.Millisecond, electionTicks: 20, logLevel: slog.LevelDebug, logFormat: "text"}
+		tick: 50 * time.Millisecond, electionTicks: 20, snapshotEntries: 500, logLevel: slog.LevelDebug, logFormat: "text"}
 	if fmt.Sprint(cfg) != fmt.Sprint(want) {
 		t.Fatalf("got %+v\nwant %+v", cfg, want)
 	}

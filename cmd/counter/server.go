@@ -30,6 +30,7 @@ type serverConfig struct {
 	tls               tlsFiles
 	tick              time.Duration
 	electionTicks     int
+	snapshotEntries   int64
 	logLevel          slog.Level
 	logFormat         string
 }
@@ -78,6 +79,7 @@ func serverCommand(raw *serverFlags) *command {
 	raw.tls.register(fs)
 	fs.DurationVar(&raw.tick, "tick", 100*time.Millisecond, "length of one logical clock tick")
 	fs.IntVar(&raw.electionTicks, "election-ticks", 10, "election timeout in ticks, randomized in [T, 2T)")
+	fs.Int64Var(&raw.snapshotEntries, "snapshot-entries", 100_000, "snapshot the counter and compact the log every this many commands; -1: only on the timer (hourly)")
 	fs.StringVar(&raw.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&raw.logFormat, "log-format", "json", "json or text; logs go to stderr")
 	return &command{
@@ -95,6 +97,7 @@ type serverFlags struct {
 	tls                      tlsFiles
 	tick                     time.Duration
 	electionTicks            int
+	snapshotEntries          int64
 	logLevel, logFormat      string
 }
 
@@ -112,7 +115,7 @@ func parseServerArgs(args []string) (serverConfig, *command, error) {
 
 func (raw *serverFlags) validate(pos []string) (serverConfig, error) {
 	cfg := serverConfig{data: raw.data, group: raw.group, addr: raw.addr, tls: raw.tls,
-		tick: raw.tick, electionTicks: raw.electionTicks, logFormat: raw.logFormat}
+		tick: raw.tick, electionTicks: raw.electionTicks, snapshotEntries: raw.snapshotEntries, logFormat: raw.logFormat}
 	switch {
 	case len(pos) > 0:
 		return cfg, usagef("unexpected argument %q", pos[0])
@@ -130,6 +133,8 @@ func (raw *serverFlags) validate(pos []string) (serverConfig, error) {
 		// The leader's heartbeat is one tick and must be shorter than the
 		// election timeout, or followers would campaign between heartbeats.
 		return cfg, usagef("--election-ticks %d: want at least 2", raw.electionTicks)
+	case raw.snapshotEntries == 0 || raw.snapshotEntries < -1:
+		return cfg, usagef("--snapshot-entries %d: want a positive count, or -1", raw.snapshotEntries)
 	case raw.logFormat != "json" && raw.logFormat != "text":
 		return cfg, usagef("--log-format %q: want json or text", raw.logFormat)
 	}
@@ -178,7 +183,7 @@ func serve(cfg serverConfig, logOut io.Writer) error {
 
 	srv, err := counter.StartServer(counter.ServerConfig{
 		DataDir: cfg.data, Group: cfg.group, Addr: cfg.addr, Peers: cfg.peers, TLS: tlsCfg,
-		TickInterval: cfg.tick, ElectionTicks: cfg.electionTicks, Logger: log,
+		TickInterval: cfg.tick, ElectionTicks: cfg.electionTicks, SnapshotEntries: cfg.snapshotEntries, Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("starting: %w", err)

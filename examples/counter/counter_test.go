@@ -23,10 +23,15 @@ type cluster struct {
 	peers   []string
 	fs      []*vfs.MemFS
 	servers []*Server
+	// snapEvery is the servers' SnapshotEntries; set before start.
+	snapEvery int64
 }
 
-func newCluster(t *testing.T) *cluster {
-	c := &cluster{t: t, net: memnet.New(1), peers: []string{"s1:8081", "s2:8082", "s3:8083"}}
+func newCluster(t *testing.T) *cluster { return newSnapshottingCluster(t, 0) }
+
+// newSnapshottingCluster is newCluster with SnapshotEntries snapEvery.
+func newSnapshottingCluster(t *testing.T, snapEvery int64) *cluster {
+	c := &cluster{t: t, net: memnet.New(1), peers: []string{"s1:8081", "s2:8082", "s3:8083"}, snapEvery: snapEvery}
 	c.servers = make([]*Server, 3)
 	for range c.peers {
 		c.fs = append(c.fs, vfs.NewMemFS())
@@ -47,7 +52,8 @@ func (c *cluster) start(i int) {
 	c.t.Helper()
 	s, err := StartServer(ServerConfig{
 		DataDir: "/data", Addr: c.peers[i], Peers: c.peers, FS: c.fs[i], TickInterval: 2 * time.Millisecond,
-		NewTransport: func(h transport.Handler) (transport.Transport, error) { return c.net.Listen(c.peers[i], h) },
+		NewTransport:   func(h transport.Handler) (transport.Transport, error) { return c.net.Listen(c.peers[i], h) },
+		SnapshotCaller: c.net, SnapshotEntries: c.snapEvery,
 	})
 	if err != nil {
 		c.t.Fatal(err)

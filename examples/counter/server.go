@@ -32,9 +32,15 @@ type ServerConfig struct {
 	TickInterval  time.Duration
 	ElectionTicks int
 	Logger        *slog.Logger
-	// FS and NewTransport replace the disk and the TCP transport in tests.
-	FS           vfs.FS
-	NewTransport func(transport.Handler) (transport.Transport, error)
+	// SnapshotEntries snapshots the counter every that many commands and
+	// compacts the log behind it (see raftkit.NodeOptions); 0: raftkit's
+	// default.
+	SnapshotEntries int64
+	// FS and NewTransport replace the disk and the TCP transport in tests,
+	// and SnapshotCaller the client that fetches snapshots from peers.
+	FS             vfs.FS
+	NewTransport   func(transport.Handler) (transport.Transport, error)
+	SnapshotCaller raftkit.SnapshotCaller
 }
 
 // Server hosts the counter's state machine and serves its requests.
@@ -86,7 +92,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	}
 	host, err := raftkit.NewNodeHost(raftkit.HostOptions{
 		DataDir: cfg.DataDir, FS: cfg.FS, Addr: cfg.Addr, TLS: cfg.TLS, NewTransport: cfg.NewTransport,
-		TickInterval: cfg.TickInterval, Logger: cfg.Logger,
+		TickInterval: cfg.TickInterval, Logger: cfg.Logger, SnapshotCaller: cfg.SnapshotCaller,
 	})
 	if err != nil {
 		return nil, err
@@ -94,7 +100,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	s := &Server{host: host, sm: &StateMachine{}}
 	s.node, err = host.StartNode(raftkit.NodeOptions{
 		GroupID: raftkit.GroupIDFromName(cfg.Group), NodeID: self, Peers: peers,
-		StateMachine: s.sm, ElectionTicks: cfg.ElectionTicks,
+		StateMachine: s.sm, ElectionTicks: cfg.ElectionTicks, SnapshotEntries: cfg.SnapshotEntries,
 	})
 	if err == nil {
 		err = host.RegisterService(ServiceIncrement, s.serveIncrement)
