@@ -199,16 +199,9 @@ func (f *flakyCaller) Call(ctx context.Context, addr, service string, group uint
 
 func TestSnapshotInstallSurvivesDroppedConnections(t *testing.T) {
 	c := newTestCluster(t, 3, 1)
-	c.snapshots = true
 	fc := &flakyCaller{SnapshotCaller: c.net, n: 3}
 	c.caller = fc
-	c.tune = func(o *NodeOptions) { o.SnapshotEntries, o.SnapshotMarginEntries = 50, 5 }
-	c.startAll()
-	lag := (c.leader(0) + 1) % 3
-	c.stop(lag)
-	want := asStrings(c.applyN(0, 200, "a"))
-	lead := c.leader(0)
-	waitFor(t, "the leader to compact", func() bool { return c.node(lead, 0).Status().FirstIndex > 20 })
+	lag, want := laggingBehindCompaction(t, c)
 	c.start(lag)
 	c.waitSame(lag, want)
 	if fc.fails.Load() == 0 {

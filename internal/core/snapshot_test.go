@@ -205,21 +205,7 @@ func TestSnapshotAfterHeartbeat(t *testing.T) {
 // the snapshot failed, the leader probes again on the next heartbeat answer
 // and, the entries still being compacted, sends the snapshot again.
 func TestSnapshotReportedFailedIsResent(t *testing.T) {
-	nw := newNetwork(t, 3)
-	nw.isolate(3)
-	nw.campaign(1)
-	nw.proposeN(1, "a", 5)
-	nw.stabilize()
-	if err := nw.nodes[1].st.Compact(4); err != nil {
-		t.Fatal(err)
-	}
-	nw.heal()
-	l := nw.node(1)
-	isSnap := func(m raftpb.Message) bool { return m.Type == raftpb.MsgSnap }
-	l.Tick()
-	if got := nw.stabilizeHold(isSnap); len(got) != 1 {
-		t.Fatalf("held %v, want one snapshot", got)
-	}
+	nw, l, isSnap := snapshotHeldForNode3(t)
 	pr := l.trk.Progress[3]
 	if pr.State != tracker.StateSnapshot {
 		t.Fatalf("progress %v, want Snapshot", pr)
@@ -245,21 +231,7 @@ func TestSnapshotReportedFailedIsResent(t *testing.T) {
 // probes again and resends the snapshot; a non-rejecting status changes
 // nothing.
 func TestSnapStatusRejectIsResent(t *testing.T) {
-	nw := newNetwork(t, 3)
-	nw.isolate(3)
-	nw.campaign(1)
-	nw.proposeN(1, "a", 5)
-	nw.stabilize()
-	if err := nw.nodes[1].st.Compact(4); err != nil {
-		t.Fatal(err)
-	}
-	nw.heal()
-	l := nw.node(1)
-	isSnap := func(m raftpb.Message) bool { return m.Type == raftpb.MsgSnap }
-	l.Tick()
-	if got := nw.stabilizeHold(isSnap); len(got) != 1 {
-		t.Fatalf("held %v, want one snapshot", got)
-	}
+	nw, l, isSnap := snapshotHeldForNode3(t)
 	pr := l.trk.Progress[3]
 	status := raftpb.Message{Type: raftpb.MsgSnapStatus, From: 3, To: 1, Term: l.Term()}
 	if err := l.Step(status); err != nil || pr.State != tracker.StateSnapshot {
@@ -273,4 +245,27 @@ func TestSnapStatusRejectIsResent(t *testing.T) {
 	if again := nw.stabilizeHold(isSnap); len(again) != 1 {
 		t.Fatalf("held %v, want the snapshot again", again)
 	}
+}
+
+// snapshotHeldForNode3 compacts the leader (node 1) past node 3, which
+// missed entries 1-5 while isolated, heals, and holds back the snapshot
+// the leader then sends; isSnap matches it.
+func snapshotHeldForNode3(t *testing.T) (nw *network, l *Raft, isSnap func(raftpb.Message) bool) {
+	t.Helper()
+	nw = newNetwork(t, 3)
+	nw.isolate(3)
+	nw.campaign(1)
+	nw.proposeN(1, "a", 5)
+	nw.stabilize()
+	if err := nw.nodes[1].st.Compact(4); err != nil {
+		t.Fatal(err)
+	}
+	nw.heal()
+	l = nw.node(1)
+	isSnap = func(m raftpb.Message) bool { return m.Type == raftpb.MsgSnap }
+	l.Tick()
+	if got := nw.stabilizeHold(isSnap); len(got) != 1 {
+		t.Fatalf("held %v, want one snapshot", got)
+	}
+	return nw, l, isSnap
 }
