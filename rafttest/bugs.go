@@ -21,6 +21,18 @@ const (
 	// bugLoseTailOnCrash drops the last durable entry on crash, as a disk
 	// that acknowledged an fsync it did not do.
 	bugLoseTailOnCrash
+	// bugCompactBeforeDurable compacts the log when a snapshot is taken,
+	// before it is durable.
+	bugCompactBeforeDurable
+	// bugInstallStale fetches a MsgSnap the core would not install (at or
+	// below its commit index) and loads it into the state machine anyway.
+	bugInstallStale
+	// bugRestartAppliedZero loads the latest snapshot at restart but starts
+	// the core with Applied 0, so committed entries are applied again.
+	bugRestartAppliedZero
+	// bugWrongSnapshotPayload fetches the state of the sender's oldest
+	// snapshot along with the one the MsgSnap names.
+	bugWrongSnapshotPayload
 )
 
 // crashBug damages the durable state of node n, just crashed, as the
@@ -32,28 +44,33 @@ func (c *Cluster) crashBug(n *node) {
 		n.store.SetHardState(n.hs)
 	case bugLoseTailOnCrash:
 		last := n.durable.last()
-		if last == 0 {
-			return
+		if last <= n.durable.off {
+			return // nothing after the snapshot to lose
 		}
 		c.checkDurableLoss(n, last-1)
 		if c.err != nil {
 			return
 		}
-		n.store = cloneWithoutLast(n.store)
+		n.store.MemoryStorage = cloneWithoutLast(n.store.MemoryStorage)
 		n.hs.Commit = min(n.hs.Commit, last-1)
 		n.store.SetHardState(n.hs)
-		n.durable.ents = n.durable.ents[:last]
+		n.durable.truncate(last - 1)
 		n.volatile = n.durable.clone()
 	}
 }
 
-// cloneWithoutLast returns a copy of s without its last entry.
+// cloneWithoutLast returns a copy of s without its last entry, which must
+// follow its snapshot.
 func cloneWithoutLast(s *storage.MemoryStorage) *storage.MemoryStorage {
 	hs, cs, _ := s.InitialState()
+	snap, _ := s.Snapshot()
 	c := storage.NewMemoryStorageWithConf(cs)
+	if snap.Index > 0 {
+		_ = c.ApplySnapshot(snap)
+	}
 	c.SetHardState(hs)
-	if last, _ := s.LastIndex(); last > 1 {
-		ents, _ := s.Entries(1, last, ^uint64(0))
+	if last, _ := s.LastIndex(); last > snap.Index+1 {
+		ents, _ := s.Entries(snap.Index+1, last, ^uint64(0))
 		_ = c.Append(ents)
 	}
 	return c

@@ -80,6 +80,13 @@ func (o *Options) setDefaultsForRun() {
 		o.MaxApplyBytes = []uint64{0, 1, 100}[r.IntN(3)]
 		o.MaxInflightBytes = []uint64{0, 0, 300}[r.IntN(3)]
 		o.MaxUncommittedBytes = []uint64{0, 0, 1000}[r.IntN(3)]
+		// Snapshots in four seeds out of five, from every few entries
+		// (installs are frequent, compaction constant) to rarely.
+		o.SnapshotEvery = []uint64{0, 3, 10, 50, 200}[r.IntN(5)]
+		o.CompactMargin = []uint64{0, 2, 20, 200}[r.IntN(4)]
+		// Fetches of up to about 5 s, which a newer snapshot, a new term
+		// or a crash often interrupts.
+		o.SnapshotByteTime = []time.Duration{1, 10, 50, 100}[r.IntN(4)] * time.Microsecond
 	}
 	o.setDefaults()
 }
@@ -98,7 +105,22 @@ type chaos struct {
 	lastFinalAt time.Duration
 	doneAt      time.Duration
 	done        bool
+
+	// snapCrashAt[p] is the earliest time crashWithin may again schedule a
+	// crash at snapshot crash point p.
+	snapCrashAt [numCrashPoints]time.Duration
 }
+
+// crashPoint names where in snapshot work crashWithin may crash a node.
+type crashPoint uint8
+
+const (
+	crashSaving    crashPoint = iota // during a save
+	crashFetching                    // during a fetch
+	crashFetched                     // after a fetch, before the install
+	crashInstalled                   // after the install, before Advance
+	numCrashPoints
+)
 
 type finalProposal struct {
 	index, term uint64
@@ -272,6 +294,22 @@ func (ch *chaos) onSend(m *raftpb.Message) {
 	c.q.push(event{at: at, kind: evCrash, node: m.From, gen: c.node(m.From).gen})
 }
 
+// crashWithin sometimes (one in odds, and at most about once per eight
+// fault intervals for each crash point) schedules a crash of n within
+// window, at crash point p of a snapshot's life, where a crash loses the
+// most. Snapshots can be taken every few entries, hence the rate limit,
+// which keeps these crashes from crowding out the other faults.
+func (ch *chaos) crashWithin(n *node, p crashPoint, window time.Duration, odds int) {
+	c := ch.c
+	if ch.ended || c.now < ch.snapCrashAt[p] || c.rng.IntN(odds) != 0 {
+		return
+	}
+	fi := c.opts.FaultInterval
+	ch.snapCrashAt[p] = c.now + 4*fi + time.Duration(c.rng.Int64N(int64(8*fi)))
+	at := c.now + time.Duration(c.rng.Int64N(int64(max(window, 1))))
+	c.q.push(event{at: at, kind: evCrash, node: n.id, gen: n.gen})
+}
+
 // propose proposes one to three unique payloads, usually to a node that
 // believes it leads, sometimes to any running node.
 func (ch *chaos) propose() {
@@ -380,8 +418,8 @@ func (ch *chaos) livenessReport() string {
 		if n.core != nil {
 			term = n.core.Term()
 		}
-		s += fmt.Sprintf(" n%d{%s t%d lead=%d applied=%d commit=%d last=%d}", n.id, n.role, term, n.lead,
-			n.applied, n.commit, n.volatile.last())
+		s += fmt.Sprintf(" n%d{%s t%d lead=%d applied=%d commit=%d first=%d last=%d snap=%d fetching=%v}", n.id, n.role, term, n.lead,
+			n.applied, n.commit, n.durable.off+1, n.volatile.last(), n.smSnap, n.install != nil)
 	}
 	return s
 }

@@ -13,7 +13,9 @@ import (
 //     following leader L in term T must follow the node recorded for T.
 //   - Log matching: every entry written to a durable log is keyed by (index,
 //     term) to the chain hash of the log up to it; all nodes must agree, so
-//     equal (index, term) implies equal entries and equal prefixes.
+//     equal (index, term) implies equal entries and equal prefixes. A log
+//     compacted or replaced by a snapshot keeps the chain at its first index
+//     (logMirror), so this holds over the entries still held.
 //   - Durable state: a node's durable term never decreases and its durable
 //     vote never changes within a term.
 //   - Committed entries are never lost: the committed log is extended from
@@ -23,6 +25,8 @@ import (
 //     committed log up to min(C, committed so far). A node whose log (in
 //     memory or durable) holds a committed entry may never truncate or
 //     overwrite it; a node that never held it may hold something else there.
+//     An entry below a node's compaction point or installed snapshot counts
+//     as held through the snapshot, which must agree with the committed log.
 //   - Leader completeness: whenever a leader of term T hands out a Ready (in
 //     particular when it becomes leader and whenever its commit index moves),
 //     its log must hold every entry committed in a term below T. The term in
@@ -30,9 +34,11 @@ import (
 //     that first reported it committed: an upper bound of the true one, so
 //     the check never fires wrongly (a stale leader of an older term need not
 //     hold what a newer leader committed).
-//   - State machine safety: each node applies indexes 1, 2, 3, ... without
-//     gaps (again from 1 after a restart); each applied entry must be durable
-//     on that node (the core promises it) and equal to the committed entry.
+//   - State machine safety: each node applies indexes s+1, s+2, ... without
+//     gaps, s being the snapshot its state machine started from (0 for none,
+//     again after a restart); each applied entry must be durable on that node
+//     (the core promises it) and equal to the committed entry. The checks of
+//     state across snapshots are in checker_snap.go.
 type checker struct {
 	// committed[i] is the committed entry at index i; committed[0] is a
 	// zero sentinel.
@@ -44,6 +50,9 @@ type checker struct {
 	leaders map[uint64]uint64
 	// logTerms maps (index, term) of every durable entry to its chain hash.
 	logTerms map[posKey]uint64
+	// states[i] is the state machine hash at index i (stateStep) that the
+	// first node to reach i had; 0 while no node has.
+	states []uint64
 }
 
 type posKey struct{ index, term uint64 }
@@ -66,22 +75,30 @@ func newChecker() checker {
 		committed: make([]digest, 1, 1024),
 		leaders:   make(map[uint64]uint64),
 		logTerms:  make(map[posKey]uint64, 1024),
+		states:    make([]uint64, 1, 1024),
 	}
 }
 
 func (k *checker) commitMax() uint64 { return uint64(len(k.committed) - 1) }
 
 // matches reports whether mirror m holds the committed log up to index i
-// (i must be <= both m.last() and commitMax()).
+// (i must be <= both m.last() and commitMax(), and m.off <= commitMax()).
+// Entries at or below m.off are held through the snapshot: the prefix up to
+// i < m.off agrees with the committed log exactly when the one up to m.off
+// does.
 func (k *checker) matches(m *logMirror, i uint64) bool {
-	return m.ents[i].chain == k.committed[i].chain
+	i = max(i, m.off)
+	return m.at(i).chain == k.committed[i].chain
 }
 
 // firstDiff returns the first index <= i at which m differs from the
-// committed log; for failure reports only.
+// committed log (m.off when its snapshot does); for failure reports only.
 func (k *checker) firstDiff(m *logMirror, i uint64) uint64 {
-	for j := uint64(1); j <= i; j++ {
-		if !m.ents[j].sameEntry(&k.committed[j]) {
+	if m.off > 0 && m.ents[0].chain != k.committed[m.off].chain {
+		return m.off
+	}
+	for j := m.off + 1; j <= i; j++ {
+		if !m.at(j).sameEntry(&k.committed[j]) {
 			return j
 		}
 	}
@@ -136,7 +153,7 @@ func (c *Cluster) writeMirror(n *node, m *logMirror, ents []raftpb.Entry, what s
 	if !k.matches(m, held) {
 		j := k.firstDiff(m, held)
 		c.failf(n.id, "committed entries lost", "%s overwrote committed entry %d (%v) with (%v)",
-			what, j, &k.committed[j], &m.ents[j])
+			what, j, &k.committed[j], m.at(j))
 	}
 }
 
@@ -162,12 +179,12 @@ func (c *Cluster) checkLogMatching(n *node, ents []raftpb.Entry) {
 	for i := range ents {
 		idx := ents[i].Index
 		key := posKey{idx, ents[i].Term}
-		chain := n.durable.ents[idx].chain
+		chain := n.durable.at(idx).chain
 		if prev, ok := k.logTerms[key]; !ok {
 			k.logTerms[key] = chain
 		} else if prev != chain {
 			c.failf(n.id, "log matching", "durable entry %d/%d (%v) has a different entry or prefix than the same index and term on another node",
-				ents[i].Term, idx, &n.durable.ents[idx])
+				ents[i].Term, idx, n.durable.at(idx))
 			return
 		}
 	}
@@ -192,14 +209,20 @@ func (c *Cluster) onCommit(n *node, C uint64) {
 		c.failf(n.id, "commit", "commit index %d beyond the node's log, which ends at %d", C, m.last())
 		return
 	}
+	if m.off > k.commitMax() {
+		c.failf(n.id, "commit", "the node's log starts after %d, beyond the highest index known committed, %d", m.off, k.commitMax())
+		return
+	}
 	if j := min(C, k.commitMax()); j > 0 && !k.matches(m, j) {
 		d := k.firstDiff(m, j)
 		c.failf(n.id, "committed entries lost", "node reports commit %d but holds %v at committed index %d (committed: %v)",
-			C, &m.ents[d], d, &k.committed[d])
+			C, m.at(d), d, &k.committed[d])
 		return
 	}
 	if C > k.commitMax() {
-		k.committed = append(k.committed, m.ents[k.commitMax()+1:C+1]...)
+		for i := k.commitMax() + 1; i <= C; i++ {
+			k.committed = append(k.committed, *m.at(i))
+		}
 		term := n.core.Term()
 		if r := len(k.commitRuns) - 1; r >= 0 && k.commitRuns[r].term == term {
 			k.commitRuns[r].last = C
@@ -231,7 +254,7 @@ func (c *Cluster) checkLeaderComplete(n *node) {
 	if !k.matches(m, cm) {
 		d := k.firstDiff(m, cm)
 		c.failf(n.id, "leader completeness", "leader of term %d holds %v at %d where %v was committed before its term",
-			term, &m.ents[d], d, &k.committed[d])
+			term, m.at(d), d, &k.committed[d])
 	}
 }
 
@@ -266,9 +289,13 @@ func (c *Cluster) checkApply(n *node, e *raftpb.Entry) {
 		c.failf(n.id, "apply durability", "applying %d/%d but the durable log ends at %d", e.Term, i, n.durable.last())
 		return
 	}
+	if i <= n.durable.off {
+		c.failf(n.id, "apply durability", "applying %d/%d but the durable log starts after %d", e.Term, i, n.durable.off)
+		return
+	}
 	d := digestOf(0, e)
-	if !n.durable.ents[i].sameEntry(&d) {
-		c.failf(n.id, "apply durability", "applying (%v) at %d but the durable log holds (%v)", &d, i, &n.durable.ents[i])
+	if !n.durable.at(i).sameEntry(&d) {
+		c.failf(n.id, "apply durability", "applying (%v) at %d but the durable log holds (%v)", &d, i, n.durable.at(i))
 		return
 	}
 	if i > k.commitMax() {
@@ -281,6 +308,6 @@ func (c *Cluster) checkApply(n *node, e *raftpb.Entry) {
 	if !k.matches(&n.durable, i) {
 		j := k.firstDiff(&n.durable, i)
 		c.failf(n.id, "state machine safety", "applying %d: the node's log differs from the committed log at %d: (%v) vs committed (%v)",
-			i, j, &n.durable.ents[j], &k.committed[j])
+			i, j, n.durable.at(j), &k.committed[j])
 	}
 }

@@ -55,6 +55,20 @@ type Options struct {
 	// Run; default 2 s.
 	FaultInterval time.Duration
 
+	// SnapshotEvery is K: a node takes a snapshot of its state machine once
+	// it has applied K entries past its last snapshot, and compacts its log
+	// once the snapshot is durable. Zero: never (and no snapshot is ever
+	// installed). With VaryCoreConfig, Run draws it from the seed, zero in
+	// some seeds.
+	SnapshotEvery uint64
+	// CompactMargin is M: compaction keeps the M entries up to the
+	// snapshot's index, for followers a little behind.
+	CompactMargin uint64
+	// SnapshotByteTime is the virtual time it takes to fetch one byte of a
+	// snapshot (saving takes a quarter of it); default 2 µs. A snapshot at
+	// index i is 64+16·min(i, 2048) bytes.
+	SnapshotByteTime time.Duration
+
 	// MinDelay and MaxDelay bound the network delay of one message; defaults
 	// 1 ms and 20 ms. Independent delays reorder messages.
 	MinDelay, MaxDelay time.Duration
@@ -109,6 +123,9 @@ func (o *Options) setDefaults() {
 	if o.TraceLen == 0 {
 		o.TraceLen = 50
 	}
+	if o.SnapshotByteTime == 0 {
+		o.SnapshotByteTime = 2 * time.Microsecond
+	}
 }
 
 // Stats counts what happened during a run.
@@ -128,6 +145,19 @@ type Stats struct {
 	Crashes            int    // nodes crashed
 	Restarts           int    // nodes restarted
 	Faults             int    // partitions, cuts, heals, rate and latency changes, transfers, campaigns
+
+	Snapshots      int // snapshots saved (durable)
+	SnapshotsLost  int // saves a crash cut short
+	Compactions    int // log compactions behind a durable snapshot
+	Fetches        int // fetches of a leader's snapshot started
+	FetchesAborted int // fetches superseded by a newer snapshot or term
+	FetchesFailed  int // fetches that failed (sender gone or unreachable)
+	Installs       int // snapshots installed (log switched, state loaded)
+	SnapshotLoads  int // restarts that loaded a snapshot
+	// Crashes that hit a node while it saved a snapshot, fetched one,
+	// had fetched one and not installed it yet, and had installed one and
+	// not yet advanced its core past it.
+	CrashesSaving, CrashesFetching, CrashesFetched, CrashesInstalled int
 }
 
 // ErrTimeout is returned (wrapped, with the seed) by Cluster.RunUntil when
@@ -146,6 +176,7 @@ type Cluster struct {
 	now   time.Duration
 	q     eventQueue
 	nodes []*node // nodes[i] has ID i+1
+	conf  raftpb.ConfState
 	net   network
 	chk   checker
 	trace tracer
@@ -176,12 +207,13 @@ func NewCluster(opts Options) (*Cluster, error) {
 	for i := range voters {
 		voters[i] = uint64(i + 1)
 	}
+	c.conf = raftpb.ConfState{Voters: voters}
 	for i := range opts.Nodes {
 		id := uint64(i + 1)
 		n := &node{
 			id:       id,
 			rng:      rand.New(rand.NewPCG(opts.Seed, mix64(id))),
-			store:    storage.NewMemoryStorageWithConf(raftpb.ConfState{Voters: voters}),
+			store:    &simStorage{MemoryStorage: storage.NewMemoryStorageWithConf(c.conf)},
 			durable:  newLogMirror(),
 			volatile: newLogMirror(),
 			minFsync: opts.MinFsync,
@@ -289,6 +321,7 @@ func (c *Cluster) step() {
 		if c.trace.wants() {
 			c.trace.add(traceRec{at: c.now, kind: trTick, node: n.id})
 		}
+		c.checkSnapshotStalls(n)
 		n.core.Tick()
 		c.drain(n)
 	case evDeliver:
@@ -301,6 +334,10 @@ func (c *Cluster) step() {
 		}
 	case evUnreachable:
 		c.reportUnreachable(e.node, e.peer)
+	case evSnapSaved:
+		c.snapshotSaved(c.node(e.node), e.gen, e.id)
+	case evSnapFetched:
+		c.snapshotFetched(c.node(e.node), e.gen, e.id)
 	default:
 		if c.chaos != nil {
 			c.chaos.handle(e)
@@ -341,8 +378,22 @@ func (c *Cluster) Status(id uint64) (st core.Status, ok bool) {
 }
 
 // Applied returns the index of the last entry node id applied to its state
-// machine since it last started.
+// machine, or of the snapshot it loaded, since it last started.
 func (c *Cluster) Applied(id uint64) uint64 { return c.node(id).applied }
+
+// Snapshot returns the index and term of node id's latest durable snapshot
+// (saved or fetched), or zeros when it has none.
+func (c *Cluster) Snapshot(id uint64) (index, term uint64) {
+	s, _ := c.node(id).latest()
+	return s.meta.Index, s.meta.Term
+}
+
+// FirstIndex returns the first index node id's durable log holds: one past
+// its compaction point or installed snapshot.
+func (c *Cluster) FirstIndex(id uint64) uint64 { return c.node(id).durable.off + 1 }
+
+// Installing reports whether node id is fetching a leader's snapshot.
+func (c *Cluster) Installing(id uint64) bool { return c.node(id).install != nil }
 
 // Leader returns the running node that believes it leads in the highest
 // term, or 0 when none does.
@@ -401,26 +452,34 @@ func (c *Cluster) Propose(id uint64, data ...[]byte) (first, term uint64, err er
 	return first, term, nil
 }
 
-// Crash stops node id: its core, its in-flight (not yet durable) Readys and
-// its volatile state are lost; its MemoryStorage keeps what was durable.
-// Messages it already sent stay in flight. Crashing a down node is a no-op.
+// Crash stops node id: its core, its in-flight (not yet durable) Readys, a
+// snapshot being saved or fetched and its volatile state are lost; its
+// MemoryStorage and durable snapshots keep what was durable. Messages it
+// already sent stay in flight. Crashing a down node is a no-op.
 func (c *Cluster) Crash(id uint64) {
 	n := c.node(id)
 	if n.core == nil {
 		return
 	}
 	c.stats.Crashes++
+	c.countSnapshotCrash(n)
 	c.trace.add(traceRec{at: c.now, kind: trCrash, node: id, a: uint64(n.pending.len())})
 	n.crash()
 	c.crashBug(n)
 }
 
-// Restart starts a new core for node id on its durable storage with
-// Applied 0: the state machine is rebuilt by applying the committed log
-// again. Restarting a running node is a no-op.
+// Restart starts a new core for node id on its durable storage: the state
+// machine loads the latest durable snapshot (the log is first reset to start
+// after it if a crash cut its install short), the core starts with Applied
+// at its index, and the committed log after it is applied again. Restarting
+// a running node is a no-op.
 func (c *Cluster) Restart(id uint64) {
 	n := c.node(id)
 	if n.core != nil {
+		return
+	}
+	c.loadSnapshot(n)
+	if c.err != nil {
 		return
 	}
 	if err := c.startCore(n); err != nil {
@@ -428,7 +487,7 @@ func (c *Cluster) Restart(id uint64) {
 		return
 	}
 	c.stats.Restarts++
-	c.trace.add(traceRec{at: c.now, kind: trRestart, node: id, a: n.durable.last(), b: n.hs.Term})
+	c.trace.add(traceRec{at: c.now, kind: trRestart, node: id, a: n.durable.last(), b: n.hs.Term, c: n.smSnap})
 	c.drain(n)
 }
 
@@ -439,7 +498,7 @@ func (c *Cluster) startCore(n *node) error {
 		ElectionTick:        c.opts.ElectionTick,
 		HeartbeatTick:       c.opts.HeartbeatTick,
 		Storage:             n.store,
-		Applied:             0,
+		Applied:             n.applied,
 		Rand:                n.rng,
 		MaxInflightMsgs:     c.opts.MaxInflightMsgs,
 		MaxInflightBytes:    c.opts.MaxInflightBytes,

@@ -18,15 +18,39 @@
 //     applied at once, and the Ready's writes become durable after a random
 //     per-node fsync delay, FIFO per node; only then do MessagesAfterPersist
 //     leave and Advance run. Each node has one storage.MemoryStorage, written
-//     only when a write completes. A crash drops the core, its writes in
-//     flight and its state machine; a restart builds a new core on the same
-//     storage with Applied 0, so the state machine is rebuilt from index 1.
-//   - checker.go: the invariants, checked incrementally at the operation
-//     that could break them (so, in effect, after every event): election
-//     safety, log matching, durable term and vote, no committed entry lost or
-//     changed, leader completeness, state machine safety, applied entries
-//     durable locally. The comment at the top of that file states each
-//     precisely.
+//     only when a write completes. Its state machine is the applied index
+//     and a chained hash of every payload applied.
+//   - snapshot.go: with Options.SnapshotEvery = K > 0, a node snapshots its
+//     state machine once it has applied K entries past its last snapshot.
+//     Saving takes virtual time in proportion to the payload; once it is
+//     durable the log is compacted, keeping Options.CompactMargin entries
+//     (compaction never runs ahead of a durable snapshot, which the
+//     simulator asserts). A crash during the save loses the snapshot and
+//     nothing else. A crash drops the core, its writes in flight, its state
+//     machine and any save or fetch under way; a restart loads the latest
+//     durable snapshot into the state machine, starts the core with Applied
+//     at its index and replays the committed log after it.
+//   - install.go: a leader whose follower needs compacted entries sends
+//     MsgSnap; the follower's runtime fetches the leader's payload for that
+//     snapshot (taking virtual time, during which it may crash, the leader
+//     may go away, or a newer snapshot or term aborts the fetch), makes it
+//     durable, and only then lets its core see the MsgSnap. The core's Ready
+//     carrying the snapshot is persisted in two steps: the log is replaced
+//     and the state machine loaded, then one fsync later the rest of the
+//     Ready is durable and the core advanced. A restart between fetch and
+//     install resets the log to the fetched snapshot. A leader that hears
+//     nothing of a snapshot it sent for four election timeouts reports it
+//     failed (core.ReportSnapshot) and offers one again.
+//   - checker.go, checker_snap.go: the invariants, checked incrementally at
+//     the operation that could break them (so, in effect, after every
+//     event): election safety, log matching, durable term and vote, no
+//     committed entry lost or changed (entries below a node's snapshot are
+//     held through it), leader completeness, state machine safety (every
+//     node's state at index i, applied or installed, is the same; no entry
+//     at or below a snapshot is applied again; no snapshot is installed
+//     below the applied index), applied entries durable locally, snapshots
+//     describing the committed log. The comments at the top of those files
+//     state each precisely.
 //   - trace.go: the trace, kept as plain structs in a ring and formatted only
 //     for a failure report or a replay; Violation, the error of a failed run.
 //   - cluster.go, faults.go: the Cluster API for scenario tests (NewCluster,
@@ -38,21 +62,29 @@
 //     election timeout, PreVote, CheckQuorum and flow-control limits; then for
 //     Options.Duration (200 s) it injects random faults (partitions, cuts,
 //     crashes and restarts, loss, duplication, network and disk latency,
-//     leadership transfers, forced campaigns) and proposes unique payloads;
-//     then it heals everything, restarts every node and requires a fresh
-//     proposal applied on all nodes within Options.LivenessTimeout (30 s).
+//     leadership transfers, forced campaigns, and crashes timed to land
+//     during a snapshot's save or fetch or between the steps of an install)
+//     and proposes unique payloads; then it heals everything, restarts every
+//     node and requires a fresh proposal applied on all nodes, including any
+//     that must catch up by installing a snapshot, within
+//     Options.LivenessTimeout (30 s). With VaryCoreConfig it also draws
+//     SnapshotEvery (never, in a fifth of the seeds), CompactMargin and the
+//     snapshot transfer rate.
 //
 // # What it never does
 //
 // No real time, no sleeping, no goroutines, no global randomness: every
 // random choice is drawn, in event order, from PCG generators (math/rand/v2)
 // seeded by Options.Seed, so a run is a pure function of its Options, and
-// tracing a run does not change it. It never compacts logs, so no snapshot is
-// ever expected; a Ready carrying one is reported as a failure. It does not
-// model membership changes, disk corruption or torn writes: a Ready's writes
-// become durable entirely or, if the node crashes first, not at all. It never
-// modifies the core; when a run fails, the report says what was observed and
-// deciding whether the core or the simulator is wrong is left to a human.
+// tracing a run does not change it (a run with SnapshotEvery 0 draws no
+// random number for snapshots). It does not model membership changes, disk
+// corruption or torn writes: a Ready's writes, a snapshot's save and a fetch
+// complete entirely or, if the node crashes first, not at all, and a
+// compaction is durable at once. A snapshot's payload is not bytes but the
+// state machine's hash; its size only sets how long saving and fetching
+// take. It never modifies the core; when a run fails, the report says what
+// was observed and deciding whether the core or the simulator is wrong is
+// left to a human.
 //
 // # Replaying a failure
 //

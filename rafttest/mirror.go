@@ -53,35 +53,43 @@ func digestOf(prevChain uint64, e *raftpb.Entry) digest {
 }
 
 // logMirror shadows one node's log as digests, indexed by log index.
-// Invariant: ents[0] is a zero sentinel (chain 0) and ents[i] describes the
-// entry at index i; the simulator never compacts, so the log starts at 1.
+//
+// Invariant: ents[i] describes the entry at index off+i, so the mirror
+// holds off+1 .. last(). ents[0] stands for the prefix the node no longer
+// holds: the entry at off (its compaction point, or the index of an
+// installed snapshot), of which only term and chain are known. Entries at
+// or below off are held through the snapshot. A fresh log has off 0 and a
+// zero sentinel (chain 0) in ents[0].
 type logMirror struct {
+	off  uint64
 	ents []digest
 }
 
 func newLogMirror() logMirror { return logMirror{ents: make([]digest, 1, 256)} }
 
-func (m *logMirror) last() uint64 { return uint64(len(m.ents) - 1) }
+func (m *logMirror) last() uint64 { return m.off + uint64(len(m.ents)-1) }
 
-// chainAt returns the chain hash at index i, which must be <= last().
-func (m *logMirror) chainAt(i uint64) uint64 { return m.ents[i].chain }
+// at returns the digest of entry i; off <= i <= last() (at off: term and
+// chain only).
+func (m *logMirror) at(i uint64) *digest { return &m.ents[i-m.off] }
 
 func (m *logMirror) clone() logMirror {
-	c := logMirror{ents: make([]digest, len(m.ents), cap(m.ents))}
+	c := logMirror{off: m.off, ents: make([]digest, len(m.ents), cap(m.ents))}
 	copy(c.ents, m.ents)
 	return c
 }
 
 // write truncates the mirror at ents[0].Index and appends ents, as
-// MemoryStorage.Append does. It fails if ents leave a gap or are not
-// consecutive.
+// MemoryStorage.Append does. It fails if ents leave a gap, are not
+// consecutive or start at or below off (a write into the compacted prefix,
+// which holds only committed entries).
 func (m *logMirror) write(ents []raftpb.Entry) error {
 	first := ents[0].Index
-	if first == 0 || first > m.last()+1 {
-		return fmt.Errorf("append at index %d to a log ending at %d", first, m.last())
+	if first <= m.off || first > m.last()+1 {
+		return fmt.Errorf("append at index %d to a log holding [%d, %d]", first, m.off+1, m.last())
 	}
-	m.ents = m.ents[:first]
-	prev := m.ents[first-1].chain
+	m.ents = m.ents[:first-m.off]
+	prev := m.ents[first-1-m.off].chain
 	for i := range ents {
 		if ents[i].Index != first+uint64(i) {
 			return fmt.Errorf("appended entries not consecutive: %d follows %d", ents[i].Index, ents[i-1].Index)
@@ -92,3 +100,23 @@ func (m *logMirror) write(ents []raftpb.Entry) error {
 	}
 	return nil
 }
+
+// compact drops the entries before index to, as MemoryStorage.Compact(to-1)
+// does: afterwards off is to-1. The caller checked off < to-1 <= last().
+// The dead prefix of the array is released at the next reallocation.
+func (m *logMirror) compact(to uint64) {
+	k := to - 1 - m.off
+	m.ents = m.ents[k:]
+	m.off = to - 1
+	m.ents[0].data = nil
+}
+
+// reset replaces the whole log by a snapshot at index whose entry has term
+// and whose log prefix has chain, as MemoryStorage.ApplySnapshot does.
+func (m *logMirror) reset(index, term, chain uint64) {
+	m.off = index
+	m.ents = append(make([]digest, 0, 256), digest{term: term, chain: chain})
+}
+
+// truncate drops the entries after last; off <= last <= last().
+func (m *logMirror) truncate(last uint64) { m.ents = m.ents[:last-m.off+1] }

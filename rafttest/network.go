@@ -86,6 +86,9 @@ func (c *Cluster) send(m *raftpb.Message) {
 	if c.chaos != nil {
 		c.chaos.onSend(m)
 	}
+	if m.Type == raftpb.MsgSnap {
+		c.noteSnapshotSent(m)
+	}
 	if c.net.isCut(m.From, m.To) {
 		c.stats.MessagesDropped++
 		if c.trace.wants() {
@@ -147,6 +150,9 @@ func (c *Cluster) deliver(m raftpb.Message) {
 	}
 	c.stats.MessagesDelivered++
 	c.trace.add(traceRec{at: c.now, kind: trDeliver, msg: m})
+	if m.Type == raftpb.MsgSnap && m.Snapshot != nil && c.interceptSnapshot(n, m) {
+		return // fetching it first
+	}
 	_ = n.core.Step(m) // stale or unexpected messages are the core's to refuse
 	c.drain(n)
 }

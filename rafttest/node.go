@@ -6,7 +6,6 @@ import (
 
 	"github.com/raftkit/raftkit/internal/core"
 	"github.com/raftkit/raftkit/raftpb"
-	"github.com/raftkit/raftkit/storage"
 )
 
 // maxReadysPerDrain bounds the Readys taken in a row from one core; a core
@@ -14,13 +13,14 @@ import (
 const maxReadysPerDrain = 10000
 
 // node is one simulated server: a core (nil while crashed), its durable
-// storage, the Readys it has taken but not yet made durable, its state
-// machine (the applied index; payloads are checked against the cluster's
-// committed log instead of being stored) and the mirrors the checker reads.
+// storage and snapshots, the Readys it has taken but not yet made durable,
+// its state machine (the applied index and a chained hash of what it
+// applied; payloads are checked against the cluster's committed log instead
+// of being stored) and the mirrors the checker reads.
 type node struct {
 	id    uint64
 	rng   *rand.Rand // the core's election randomness, derived from the seed
-	store *storage.MemoryStorage
+	store *simStorage
 
 	core *core.Raft // nil while the node is down
 	gen  uint64     // incarnation: bumped by each crash, stamped on persist events
@@ -43,28 +43,35 @@ type node struct {
 	// volatile mirror is reset to the durable one.
 	durable, volatile logMirror
 
-	// applied is the last index the state machine applied since start.
-	applied uint64
+	// The state machine: applied is the last index it applied or loaded
+	// from a snapshot since start, smHash the chained hash of every entry
+	// applied up to there (see stateStep), and smSnap the index of the
+	// snapshot it last took or loaded: no entry at or below it is ever
+	// applied again.
+	applied, smHash, smSnap uint64
 	// commit is the last commit index the core reported.
 	commit uint64
+
+	snapState // snapshot.go, install.go
 }
 
 // start attaches a fresh core.
 func (n *node) start(r *core.Raft, now time.Duration) {
 	n.core = r
 	n.role, n.lead = core.RoleFollower, 0
-	n.applied = 0
 	n.commit = n.hs.Commit
 	n.persistAt = now
 }
 
-// crash drops everything not durable.
+// crash drops everything not durable: the core, the writes in flight, the
+// state machine, a snapshot being saved, a fetch under way.
 func (n *node) crash() {
 	n.core = nil
 	n.gen++
 	n.pending.reset()
 	n.volatile = n.durable.clone()
 	n.role, n.lead = core.RoleFollower, 0
+	n.snapState.crash()
 }
 
 // drain takes and handles Readys from n's core until it has none.
@@ -76,6 +83,9 @@ func (c *Cluster) drain(n *node) {
 		}
 		c.handleReady(n, n.core.Ready())
 	}
+	if n.install != nil && n.core != nil && n.core.Term() > n.install.msg.Term {
+		c.abortInstall(n, "a newer term")
+	}
 }
 
 // handleReady follows the protocol of core.Ready: record the new state,
@@ -85,11 +95,10 @@ func (c *Cluster) drain(n *node) {
 func (c *Cluster) handleReady(n *node, rd core.Ready) {
 	c.stats.Readys++
 	if rd.Snapshot != nil {
-		// The simulator never compacts, so no leader should need to send a
-		// snapshot and no follower should install one.
-		c.failf(n.id, "snapshot", "unexpected snapshot %d/%d in Ready (storage is never compacted)",
-			rd.Snapshot.Term, rd.Snapshot.Index)
-		return
+		c.takeSnapshotReady(n, rd.Snapshot)
+		if c.err != nil {
+			return
+		}
 	}
 	if len(rd.Entries) > 0 {
 		c.writeMirror(n, &n.volatile, rd.Entries, "in-memory log")
@@ -113,6 +122,7 @@ func (c *Cluster) handleReady(n *node, rd core.Ready) {
 			return
 		}
 		n.core.AppliedTo(n.applied)
+		c.maybeSnapshot(n)
 	}
 	if n.pending.len() == 0 && !rd.MustPersist() {
 		c.sendAll(rd.MessagesAfterPersist)
@@ -125,16 +135,28 @@ func (c *Cluster) handleReady(n *node, rd core.Ready) {
 	}
 	at := n.persistAt
 	if rd.MustPersist() {
-		d := n.minFsync
-		if span := n.maxFsync - n.minFsync; span > 0 {
-			d += time.Duration(c.rng.Int64N(int64(span) + 1))
-		}
-		at = max(at, c.now+d)
+		at = max(at, c.now+c.fsyncDelay(n))
 	}
 	at = max(at, c.now)
+	if rd.Snapshot != nil {
+		// Two steps: the snapshot is installed at at (the log switched and
+		// the state machine loaded), the rest of the Ready is durable one
+		// more fsync later, and only then is the core advanced.
+		c.q.push(event{at: at, kind: evPersist, node: n.id, gen: n.gen})
+		at += c.fsyncDelay(n)
+	}
 	n.persistAt = at
 	n.pending.push(rd)
 	c.q.push(event{at: at, kind: evPersist, node: n.id, gen: n.gen})
+}
+
+// fsyncDelay draws the time n's disk takes to make one write durable.
+func (c *Cluster) fsyncDelay(n *node) time.Duration {
+	d := n.minFsync
+	if span := n.maxFsync - n.minFsync; span > 0 {
+		d += time.Duration(c.rng.Int64N(int64(span) + 1))
+	}
+	return d
 }
 
 func (c *Cluster) onSoftState(n *node, ss core.SoftState) {
@@ -149,12 +171,19 @@ func (c *Cluster) onSoftState(n *node, ss core.SoftState) {
 }
 
 // persist completes n's oldest in-flight Ready: it writes the Ready to the
-// durable storage, sends its MessagesAfterPersist and advances the core.
+// durable storage, sends its MessagesAfterPersist and advances the core. A
+// Ready carrying a snapshot takes two calls: the first installs the
+// snapshot.
 func (c *Cluster) persist(n *node, gen uint64) {
 	if n.core == nil || gen != n.gen {
 		return // the node crashed; its in-flight writes were lost
 	}
+	if rd := n.pending.peek(); rd.Snapshot != nil && !n.switched {
+		c.installSnapshot(n, rd.Snapshot)
+		return
+	}
 	rd := n.pending.pop()
+	n.switched = false
 	c.stats.Persists++
 	if len(rd.Entries) > 0 {
 		if err := n.store.Append(rd.Entries); err != nil {
@@ -183,10 +212,16 @@ func (c *Cluster) persist(n *node, gen uint64) {
 }
 
 // apply feeds committed entries to n's state machine, checking that they
-// come in order, are durable locally and agree with the committed log.
+// come in order, above its snapshot, are durable locally and agree with the
+// committed log, and that the state reached equals every other node's.
 func (c *Cluster) apply(n *node, ents []raftpb.Entry) {
 	for i := range ents {
 		e := &ents[i]
+		if e.Index <= n.smSnap {
+			c.failf(n.id, "state machine safety", "applying %d/%d, at or below the snapshot at %d the state machine holds",
+				e.Term, e.Index, n.smSnap)
+			return
+		}
 		if e.Index != n.applied+1 {
 			c.failf(n.id, "state machine safety", "applied index %d after %d (gap or reorder)", e.Index, n.applied)
 			return
@@ -196,6 +231,11 @@ func (c *Cluster) apply(n *node, ents []raftpb.Entry) {
 			return
 		}
 		n.applied = e.Index
+		n.smHash = stateStep(n.smHash, n.durable.at(e.Index))
+		c.checkState(n, e.Index, n.smHash, "applied")
+		if c.err != nil {
+			return
+		}
 	}
 }
 
@@ -208,6 +248,19 @@ type readyQueue struct {
 func (r *readyQueue) len() int { return len(r.q) - r.head }
 
 func (r *readyQueue) push(rd core.Ready) { r.q = append(r.q, rd) }
+
+// hasSnapshot reports whether a queued Ready carries a snapshot.
+func (r *readyQueue) hasSnapshot() bool {
+	for i := r.head; i < len(r.q); i++ {
+		if r.q[i].Snapshot != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// peek returns the oldest Ready; the queue must not be empty.
+func (r *readyQueue) peek() *core.Ready { return &r.q[r.head] }
 
 func (r *readyQueue) pop() core.Ready {
 	rd := r.q[r.head]

@@ -31,6 +31,10 @@ const (
 	evUnreachable
 	// evCrash crashes incarnation gen of node, if still running (chaos).
 	evCrash
+	// evSnapSaved makes save id of incarnation gen of node durable.
+	evSnapSaved
+	// evSnapFetched completes fetch id of incarnation gen of node.
+	evSnapFetched
 )
 
 var eventKindNames = [...]string{
@@ -45,6 +49,8 @@ var eventKindNames = [...]string{
 
 	evUnreachable: "unreachable",
 	evCrash:       "crash",
+	evSnapSaved:   "snapshot-saved",
+	evSnapFetched: "snapshot-fetched",
 }
 
 func (k eventKind) String() string { return eventKindNames[k] }
@@ -58,7 +64,8 @@ type event struct {
 	seq  uint64
 	kind eventKind
 	node uint64 // target node ID, when the kind has one
-	gen  uint64 // node incarnation for evPersist and evCrash
+	gen  uint64 // node incarnation for evPersist, evCrash and evSnap*
+	id   uint64 // evSnap*: which save or fetch of the node
 	peer uint64 // evUnreachable: the peer that could not be reached
 	msg  int32  // evDeliver: the message's slot in the queue's message slab
 }

@@ -104,9 +104,10 @@ func replay(t *testing.T, seed uint64) {
 	opts.Trace = func(s string) { t.Log(s) }
 	res, err := Run(opts)
 	o := res.Options
-	t.Logf("seed %d: %d nodes, electiontick=%d prevote=%v checkquorum=%v inflight=%d/%dB batch=%d/%dB applybytes=%d uncommitted=%dB faults every %v",
+	t.Logf("seed %d: %d nodes, electiontick=%d prevote=%v checkquorum=%v inflight=%d/%dB batch=%d/%dB applybytes=%d uncommitted=%dB faults every %v snapshot every %d (0: never) margin %d at %v/B",
 		seed, o.Nodes, o.ElectionTick, !o.DisablePreVote, !o.DisableCheckQuorum, o.MaxInflightMsgs, o.MaxInflightBytes,
-		o.MaxBatchEntries, o.MaxBatchBytes, o.MaxApplyBytes, o.MaxUncommittedBytes, o.FaultInterval)
+		o.MaxBatchEntries, o.MaxBatchBytes, o.MaxApplyBytes, o.MaxUncommittedBytes, o.FaultInterval,
+		o.SnapshotEvery, o.CompactMargin, o.SnapshotByteTime)
 	t.Logf("stats: %+v", res.Stats)
 	if err != nil {
 		var v *Violation
@@ -139,4 +140,37 @@ func TestRunDeterministic(t *testing.T) {
 	if a.Stats.Events == 0 || a.Stats.Committed == 0 {
 		t.Fatalf("run did nothing: %+v", a.Stats)
 	}
+}
+
+// TestRandomizedSnapshotCoverage checks that the randomized runs exercise
+// what snapshots add: installs, fetches superseded by a newer snapshot or
+// term, and crashes at each point of a snapshot's save and install. A chaos
+// driver that stopped reaching them would make TestRandomizedSafety prove
+// less without failing.
+func TestRandomizedSnapshotCoverage(t *testing.T) {
+	var sum Stats
+	covered := func() bool {
+		return sum.Installs > 0 && sum.FetchesAborted > 0 && sum.SnapshotLoads > 0 && sum.CrashesSaving > 0 &&
+			sum.CrashesFetching > 0 && sum.CrashesFetched > 0 && sum.CrashesInstalled > 0
+	}
+	seed := uint64(1)
+	for ; seed <= 200 && !covered(); seed++ {
+		res, err := Run(randomOptions(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &res.Stats
+		sum.Installs += s.Installs
+		sum.FetchesAborted += s.FetchesAborted
+		sum.SnapshotLoads += s.SnapshotLoads
+		sum.CrashesSaving += s.CrashesSaving
+		sum.CrashesFetching += s.CrashesFetching
+		sum.CrashesFetched += s.CrashesFetched
+		sum.CrashesInstalled += s.CrashesInstalled
+	}
+	if !covered() {
+		t.Fatalf("seeds 1..200 left some snapshot path unexercised: %+v", sum)
+	}
+	t.Logf("covered by seeds 1..%d: %d installs, %d fetches aborted, %d snapshot loads at restart, crashes while saving %d, fetching %d, fetched %d, installed %d",
+		seed-1, sum.Installs, sum.FetchesAborted, sum.SnapshotLoads, sum.CrashesSaving, sum.CrashesFetching, sum.CrashesFetched, sum.CrashesInstalled)
 }

@@ -38,6 +38,15 @@ const (
 	trCampaign
 	trUnreachable
 	trPhase
+	trSnapTake   // a: index, b: term, c: save time
+	trSnapSaved  // a: index, b: term
+	trCompact    // a: new first index, b: snapshot index
+	trSnapSwitch // a, b: snapshot index and term; note: install or restart
+	trFetchStart // a, b: snapshot index and term, c: sender; f: seconds
+	trFetched    // a, b: snapshot index and term, c: sender
+	trFetchAbort // a, b: snapshot index and term of the MsgSnap
+	trFetchFail  // a, b: snapshot index and term, c: sender
+	trSnapStall  // a: the follower
 )
 
 // traceRec is one line of the trace, kept as plain values: a run records
@@ -92,7 +101,7 @@ func (r *traceRec) String() string {
 	case trCrash:
 		s = fmt.Sprintf("n%d CRASH (%d in-flight Readys lost)", r.node, r.a)
 	case trRestart:
-		s = fmt.Sprintf("n%d RESTART (durable last=%d term=%d)", r.node, r.a, r.b)
+		s = fmt.Sprintf("n%d RESTART (durable last=%d term=%d, snapshot %d loaded)", r.node, r.a, r.b, r.c)
 	case trPartition:
 		s = fmt.Sprintf("PARTITION %s", r.note)
 	case trCut:
@@ -119,6 +128,24 @@ func (r *traceRec) String() string {
 		s = fmt.Sprintf("n%d CAMPAIGN", r.node)
 	case trPhase:
 		s = r.note
+	case trSnapTake:
+		s = fmt.Sprintf("n%d takes snapshot %d/%d (saving for %v)", r.node, r.b, r.a, time.Duration(r.c))
+	case trSnapSaved:
+		s = fmt.Sprintf("n%d snapshot %d/%d durable", r.node, r.b, r.a)
+	case trCompact:
+		s = fmt.Sprintf("n%d compacts its log to start at %d (snapshot at %d)", r.node, r.a, r.b)
+	case trSnapSwitch:
+		s = fmt.Sprintf("n%d log reset to snapshot %d/%d (%s)", r.node, r.b, r.a, r.note)
+	case trFetchStart:
+		s = fmt.Sprintf("n%d fetching snapshot %d/%d from n%d (%.3fs)", r.node, r.b, r.a, r.c, r.f)
+	case trFetched:
+		s = fmt.Sprintf("n%d fetched snapshot %d/%d from n%d", r.node, r.b, r.a, r.c)
+	case trFetchAbort:
+		s = fmt.Sprintf("n%d aborts the fetch of snapshot %d (term %d): %s", r.node, r.a, r.b, r.note)
+	case trFetchFail:
+		s = fmt.Sprintf("n%d failed to fetch snapshot %d/%d from n%d: %s", r.node, r.b, r.a, r.c, r.note)
+	case trSnapStall:
+		s = fmt.Sprintf("n%d reports its snapshot to n%d failed (stalled)", r.node, r.a)
 	default:
 		s = fmt.Sprintf("trace kind %d", r.kind)
 	}
