@@ -172,6 +172,13 @@ func testLogger() *slog.Logger {
 // start starts host i and its member of every group.
 func (c *testCluster) start(i int) {
 	c.t.Helper()
+	if err := c.tryStart(i); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// tryStart is start returning the error; on error host i is closed.
+func (c *testCluster) tryStart(i int) error {
 	opts := HostOptions{
 		DataDir: "/data", FS: c.fs[i], TickInterval: cmp.Or(c.tick, 2*time.Millisecond), Seed: uint64(i + 1),
 		Logger: testLogger(), Addr: c.addrs[i],
@@ -190,7 +197,7 @@ func (c *testCluster) start(i int) {
 	}
 	h, err := NewNodeHost(opts)
 	if err != nil {
-		c.t.Fatalf("host %d: %v", i, err)
+		return fmt.Errorf("host %d: %w", i, err)
 	}
 	c.hosts[i] = h
 	var peers []Peer
@@ -212,9 +219,11 @@ func (c *testCluster) start(i int) {
 			c.tune(&opts)
 		}
 		if _, err := h.StartNode(opts); err != nil {
-			c.t.Fatalf("host %d group %d: %v", i, gid, err)
+			c.stop(i)
+			return fmt.Errorf("host %d group %d: %w", i, gid, err)
 		}
 	}
+	return nil
 }
 
 func (c *testCluster) startAll() {

@@ -53,6 +53,7 @@ type Node struct {
 	failure  atomic.Pointer[Error]
 	stopping atomic.Bool
 	stopped  chan struct{} // closed after OnShutdown returned
+	snapBusy atomic.Int64  // snapshot saves and fetches running (goSnapshot)
 	final    atomic.Pointer[Status]
 
 	w runState // owned by the raft worker running the group

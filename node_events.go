@@ -172,6 +172,13 @@ func (n *Node) finishStop() {
 	if !n.jobsSettled() {
 		return // the engine's callback schedules the group again
 	}
+	if s := &n.w.snap; s.install != nil {
+		s.install.cancel()
+		s.install = nil
+	}
+	if n.snapBusy.Load() > 0 {
+		return // a save or fetch is running; its report schedules the group
+	}
 	final := n.snapshotStatus()
 	final.State = StateShutdown
 	n.final.Store(&final)

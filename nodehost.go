@@ -48,7 +48,7 @@ type NodeHost struct {
 	dropped     atomic.Uint64 // messages for groups or members not served here
 	lastDropLog atomic.Int64  // unix nanos of the last warning about them
 
-	hostSnapshots
+	snap       hostSnapshots
 	snapCaller SnapshotCaller
 	copyOpts   snapcopy.CopyOptions
 }

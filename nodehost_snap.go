@@ -27,9 +27,6 @@ type hostSnapshots struct {
 	cancel context.CancelFunc
 	server *snapcopy.Server
 	closer io.Closer // the TCP client made here, if any
-	// bg counts the snapshot goroutines (saves and fetches), which Close
-	// waits for so that none outlives the host.
-	bg sync.WaitGroup
 
 	mu       sync.Mutex
 	activity map[uint64]time.Time // group → last chunk or manifest served
@@ -38,42 +35,43 @@ type hostSnapshots struct {
 // startSnapshots registers the snapshot service and sets up the caller.
 func (h *NodeHost) startSnapshots() {
 	o := &h.opts
-	h.ctx, h.cancel = context.WithCancel(context.Background())
-	h.activity = map[uint64]time.Time{}
-	h.server = snapcopy.NewServer(hostSnapSource{h}, snapcopy.ServerOptions{
+	hs := &h.snap
+	hs.ctx, hs.cancel = context.WithCancel(context.Background())
+	hs.activity = map[uint64]time.Time{}
+	hs.server = snapcopy.NewServer(hostSnapSource{h}, snapcopy.ServerOptions{
 		MaxBytesPerSecond: o.SnapshotMaxBytesPerSecond, Logger: h.log.With("component", "snapshot-server"),
 	})
 	h.copyOpts = snapcopy.CopyOptions{ChunkSize: o.SnapshotChunkBytes, Logger: h.log.With("component", "snapshot-copy")}
 	h.snapCaller = o.SnapshotCaller
 	if h.snapCaller == nil {
 		c := tcp.NewClient(tcp.ClientOptions{TLS: o.TLS, Logger: h.log.With("component", "snapshot-client")})
-		h.snapCaller, h.closer = c, c
+		h.snapCaller, hs.closer = c, c
 	}
 	// Transports without services (tests' fakes) cannot serve snapshots;
 	// followers of such hosts fail to fetch and say so.
 	_ = h.RegisterService(snapcopy.Service, func(ctx context.Context, group uint64, req []byte) ([]byte, error) {
-		h.hostSnapshots.mu.Lock()
-		h.hostSnapshots.activity[group] = time.Now()
-		h.hostSnapshots.mu.Unlock()
-		return h.server.Handle(ctx, group, req)
+		hs.mu.Lock()
+		hs.activity[group] = time.Now()
+		hs.mu.Unlock()
+		return hs.server.Handle(ctx, group, req)
 	})
 }
 
 // snapActivity is when the group's snapshot files were last served.
 func (h *NodeHost) snapActivity(group uint64) time.Time {
-	h.hostSnapshots.mu.Lock()
-	defer h.hostSnapshots.mu.Unlock()
-	return h.hostSnapshots.activity[group]
+	h.snap.mu.Lock()
+	defer h.snap.mu.Unlock()
+	return h.snap.activity[group]
 }
 
 // closeSnapshots ends the fetches in progress and releases the service's
-// pinned snapshots and the client.
+// pinned snapshots and the client. The nodes, shut down first, waited for
+// their snapshot goroutines.
 func (h *NodeHost) closeSnapshots() error {
-	h.cancel()
-	h.bg.Wait()
-	err := h.server.Close()
-	if h.closer != nil {
-		err = errors.Join(err, h.closer.Close())
+	h.snap.cancel()
+	err := h.snap.server.Close()
+	if h.snap.closer != nil {
+		err = errors.Join(err, h.snap.closer.Close())
 	}
 	return err
 }
@@ -109,7 +107,7 @@ func (h *NodeHost) openSnapshots(n *Node, lm *logmanager.LogManager) (raftpb.Sna
 	}
 	r, err := snaps.Latest()
 	if errors.Is(err, storage.ErrSnapshotTemporarilyUnavailable) {
-		return raftpb.SnapshotMeta{}, nil
+		return raftpb.SnapshotMeta{}, checkCovered(lm, 0)
 	}
 	if err != nil {
 		return raftpb.SnapshotMeta{}, &Error{Code: CodeStorage, Msg: "opening the latest snapshot", Err: err}
@@ -120,6 +118,9 @@ func (h *NodeHost) openSnapshots(n *Node, lm *logmanager.LogManager) (raftpb.Sna
 		return raftpb.SnapshotMeta{}, &Error{Code: CodeInvalidArgument,
 			Msg: fmt.Sprintf("the group has snapshot %d but its state machine does not implement Snapshotter", meta.Index)}
 	}
+	if err := checkCovered(lm, meta.Index); err != nil {
+		return raftpb.SnapshotMeta{}, err
+	}
 	if err := lm.ReconcileWithSnapshot(meta); err != nil {
 		return raftpb.SnapshotMeta{}, &Error{Code: CodeStorage, Msg: "reconciling the log with the latest snapshot", Err: err}
 	}
@@ -127,11 +128,36 @@ func (h *NodeHost) openSnapshots(n *Node, lm *logmanager.LogManager) (raftpb.Sna
 	return meta, nil
 }
 
-// goSnapshot runs f on a goroutine of its own that Close waits for.
-func (h *NodeHost) goSnapshot(f func()) {
-	h.bg.Add(1)
-	go func() {
-		defer h.bg.Done()
-		f()
-	}()
+// goSnapshot runs f, a fetch, on a goroutine of its own. The node does not
+// finish stopping while one runs (see finishStop); f must end with
+// reportSnapshotWork. (A save is counted when it is queued to the apply
+// loop, in maybeSnapshot.)
+func (n *Node) goSnapshot(f func()) {
+	n.snapBusy.Add(1)
+	go f()
+}
+
+// reportSnapshotWork hands a finished save or fetch to the raft worker.
+func (n *Node) reportSnapshotWork(add func(in *inbox)) {
+	n.mu.Lock()
+	add(&n.in)
+	n.mu.Unlock()
+	n.snapBusy.Add(-1)
+	n.host.raftPool.schedule(n)
+}
+
+// checkCovered refuses to start a group whose log was compacted past its
+// latest valid snapshot (at index; 0: none), as when that snapshot is
+// missing or corrupt: the entries in between exist nowhere here, and
+// starting would apply the log to a state that lacks them.
+func checkCovered(lm *logmanager.LogManager, index uint64) error {
+	first, err := lm.FirstIndex()
+	if err != nil {
+		return &Error{Code: CodeStorage, Msg: "reading the log's first index", Err: err}
+	}
+	if first > index+1 {
+		return &Error{Code: CodeStorage, Msg: fmt.Sprintf(
+			"the log starts at %d but the latest valid snapshot covers only up to %d", first, index)}
+	}
+	return nil
 }

@@ -57,7 +57,8 @@ type HostOptions struct {
 }
 
 // SnapshotCaller calls a service on a peer host; tcp.Client and
-// memnet.Network implement it.
+// memnet.Network implement it (it is snapcopy.Caller). Call must be safe
+// for concurrent use and return soon after ctx ends.
 type SnapshotCaller interface {
 	Call(ctx context.Context, addr, service string, group uint64, req []byte) ([]byte, error)
 }

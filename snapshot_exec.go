@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/raftkit/raftkit/raftpb"
@@ -18,6 +19,7 @@ import (
 type snapState struct {
 	last    raftpb.SnapshotMeta // latest durable snapshot (Index 0: none)
 	saving  bool                // a save is between the apply loop and its commit
+	retryAt int                 // after a failed save, no trigger fires before this tick
 	ticks   int                 // ticks since the last snapshot was triggered
 	bytes   uint64              // entry payload committed since then
 	waiters []chan snapshotResult
@@ -80,14 +82,18 @@ func (n *Node) maybeSnapshot() {
 	}
 	o := &n.opts
 	interval := int(o.SnapshotInterval / n.host.opts.TickInterval)
-	due := len(s.waiters) > 0 ||
-		(o.SnapshotInterval > 0 && s.ticks >= max(interval, 1)) ||
+	triggered := s.tickNow >= s.retryAt && ((o.SnapshotInterval > 0 && s.ticks >= max(interval, 1)) ||
 		(o.SnapshotEntries > 0 && n.w.applied >= s.last.Index+uint64(o.SnapshotEntries)) ||
-		(o.SnapshotBytes > 0 && s.bytes >= uint64(o.SnapshotBytes))
-	if !due {
+		(o.SnapshotBytes > 0 && s.bytes >= uint64(o.SnapshotBytes)))
+	if !triggered && len(s.waiters) == 0 {
 		return
 	}
 	s.ticks = 0
+	if n.w.applied == 0 {
+		replySnapshot(s.waiters, snapshotResult{err: &Error{Code: CodeTryAgain, Msg: "nothing applied yet to snapshot"}})
+		s.waiters = s.waiters[:0]
+		return
+	}
 	if n.w.applied <= s.last.Index {
 		// Nothing applied since the last snapshot: it is still current.
 		replySnapshot(s.waiters, snapshotResult{info: SnapshotInfo{Index: s.last.Index, Term: s.last.Term}})
@@ -96,6 +102,9 @@ func (n *Node) maybeSnapshot() {
 	}
 	s.saving, s.bytes = true, 0
 	s.saveFor, s.waiters = s.waiters, nil
+	// Counted from here, not from the goroutine's start, so that a stop
+	// waits for a save still queued to the apply loop (see finishStop).
+	n.snapBusy.Add(1)
 	n.fsm.enqueue(applyItem{kind: applySnapshotSave})
 }
 
@@ -126,7 +135,7 @@ func (f *fsmCaller) captureSnapshot() {
 		n.snapshotSaved(saveResult{meta: meta, err: errors.Join(err, errNothingToSnapshot(meta))})
 		return
 	}
-	n.host.goSnapshot(func() { n.writeSnapshot(meta, save) })
+	go n.writeSnapshot(meta, save) // counted in snapBusy since maybeSnapshot
 }
 
 func errNothingToSnapshot(meta raftpb.SnapshotMeta) error {
@@ -142,7 +151,7 @@ func (n *Node) writeSnapshot(meta raftpb.SnapshotMeta, save SnapshotSaveFunc) {
 	start := time.Now()
 	w, err := n.snaps.Create(meta)
 	if err == nil {
-		err = save(&SnapshotWriter{fs: n.snaps.FS(), dir: w.Dir(), info: SnapshotInfo{Index: meta.Index, Term: meta.Term}})
+		err = runSave(save, &SnapshotWriter{fs: n.snaps.FS(), dir: w.Dir(), info: SnapshotInfo{Index: meta.Index, Term: meta.Term}})
 		if err == nil {
 			err = w.Commit()
 		} else {
@@ -154,6 +163,18 @@ func (n *Node) writeSnapshot(meta raftpb.SnapshotMeta, save SnapshotSaveFunc) {
 		n.deleteOldSnapshots(meta.Index)
 	}
 	n.snapshotSaved(saveResult{meta: meta, err: err})
+}
+
+// runSave runs the state machine's save function, turning a panic into an
+// error: it runs on a goroutine of its own, where a panic would end the
+// process that hosts every group.
+func runSave(save SnapshotSaveFunc, w *SnapshotWriter) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("SnapshotSaveFunc panicked: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return save(w)
 }
 
 // deleteOldSnapshots removes the snapshots before index. One a reader
@@ -176,10 +197,7 @@ func (n *Node) deleteOldSnapshots(index uint64) {
 
 // snapshotSaved hands a finished save to the raft worker.
 func (n *Node) snapshotSaved(r saveResult) {
-	n.mu.Lock()
-	n.in.saved = append(n.in.saved, r)
-	n.mu.Unlock()
-	n.host.raftPool.schedule(n)
+	n.reportSnapshotWork(func(in *inbox) { in.saved = append(in.saved, r) })
 }
 
 // onSnapshotSaved records a durable snapshot and compacts the log behind
@@ -190,6 +208,10 @@ func (n *Node) onSnapshotSaved(r saveResult) {
 	waiters := s.saveFor
 	s.saveFor = nil
 	if r.err != nil {
+		// Triggers stay due after a failure (the entries are still
+		// there): wait an election timeout before the next attempt rather
+		// than retrying on every run.
+		s.retryAt = s.tickNow + n.opts.ElectionTicks
 		n.log.Warn("snapshot failed", "index", r.meta.Index, "err", r.err)
 		replySnapshot(waiters, snapshotResult{err: &Error{Code: CodeStorage, Msg: "taking a snapshot", Err: r.err}})
 		return
@@ -232,6 +254,11 @@ func (f *fsmCaller) loadSnapshot(meta raftpb.SnapshotMeta) uint64 {
 		return 0
 	}
 	rd, err := n.snaps.Latest()
+	if err == nil && rd.Meta().Index > meta.Index {
+		// A newer install overtook this one; its own load item follows.
+		_ = rd.Close()
+		return 0
+	}
 	if err == nil && (rd.Meta().Index != meta.Index || rd.Meta().Term != meta.Term) {
 		err = errors.Join(fmt.Errorf("latest snapshot is %d/%d", rd.Meta().Term, rd.Meta().Index), rd.Close())
 	}

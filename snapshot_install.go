@@ -41,7 +41,7 @@ const snapStallTimeouts = 4
 func (n *Node) interceptSnapshot(m raftpb.Message) bool {
 	s := &n.w.snap
 	meta := m.Snapshot
-	if meta.Index <= n.w.rn.Committed() || (meta.Index == s.fetched.Index && meta.Term == s.fetched.Term) {
+	if !n.coreWouldInstall(m) || (meta.Index == s.fetched.Index && meta.Term == s.fetched.Term) {
 		return false // the core answers, or installs what is here
 	}
 	if n.snapper == nil {
@@ -57,10 +57,10 @@ func (n *Node) interceptSnapshot(m raftpb.Message) bool {
 		n.log.Info("a newer snapshot or term supersedes the fetch in progress", "index", meta.Index, "was", cur.Index)
 		in.cancel()
 	}
-	ctx, cancel := context.WithCancel(n.host.ctx)
+	ctx, cancel := context.WithCancel(n.host.snap.ctx)
 	s.install = &installState{msg: m, cancel: cancel}
 	n.log.Info("fetching the leader's snapshot", "index", meta.Index, "term", meta.Term, "from", m.From)
-	n.host.goSnapshot(func() { n.fetchSnapshot(ctx, m) })
+	n.goSnapshot(func() { n.fetchSnapshot(ctx, m) })
 	return true
 }
 
@@ -82,10 +82,22 @@ func (n *Node) fetchSnapshot(ctx context.Context, m raftpb.Message) {
 			err = errors.Join(err, w.Abort())
 		}
 	}
-	n.mu.Lock()
-	n.in.fetched = append(n.in.fetched, fetchResult{msg: m, stats: stats, err: err, copied: copied, committed: committed})
-	n.mu.Unlock()
-	n.host.raftPool.schedule(n)
+	r := fetchResult{msg: m, stats: stats, err: err, copied: copied, committed: committed}
+	n.reportSnapshotWork(func(in *inbox) { in.fetched = append(in.fetched, r) })
+}
+
+// coreWouldInstall reports whether the core, stepped with m now, would
+// install its snapshot: m is of the current term or later, and the snapshot
+// covers entries this log lacks or holds under another term. Otherwise the
+// core only answers it, and fetching the files would be wasted, or worse:
+// files committed and never installed would become the latest snapshot.
+func (n *Node) coreWouldInstall(m raftpb.Message) bool {
+	meta := m.Snapshot
+	if m.Term < n.w.rn.Term() || meta.Index <= n.w.rn.Committed() {
+		return false
+	}
+	t, err := n.w.lm.Term(meta.Index)
+	return err != nil || t != meta.Term
 }
 
 // onFetched hands a fetched snapshot to the core, or tells the leader the
@@ -93,9 +105,20 @@ func (n *Node) fetchSnapshot(ctx context.Context, m raftpb.Message) {
 func (n *Node) onFetched(r fetchResult) {
 	s := &n.w.snap
 	meta := r.msg.Snapshot
-	if in := s.install; in != nil && in.msg.Snapshot.Index == meta.Index && in.msg.Term == r.msg.Term {
-		in.cancel()
+	current := s.install != nil && s.install.msg.Snapshot.Index == meta.Index && s.install.msg.Term == r.msg.Term
+	if current {
+		s.install.cancel()
 		s.install = nil
+	}
+	if r.err == nil && (!current || !n.coreWouldInstall(r.msg)) {
+		// Superseded, or the term or log moved on meanwhile: the files
+		// would never be installed, so they must not stay as the latest
+		// snapshot.
+		n.log.Info("discarding a fetched snapshot that will not be installed", "index", meta.Index)
+		if err := n.snaps.Delete(meta.Index); err != nil {
+			n.log.Warn("deleting a discarded snapshot", "index", meta.Index, "err", err)
+		}
+		return
 	}
 	if r.err != nil {
 		if errors.Is(r.err, context.Canceled) {
@@ -117,7 +140,10 @@ func (n *Node) onFetched(r fetchResult) {
 // rejectSnapshot tells m's sender that its snapshot was not installed, so
 // that it may offer one again.
 func (n *Node) rejectSnapshot(m raftpb.Message) {
-	n.send([]raftpb.Message{{Type: raftpb.MsgSnapStatus, From: n.id, To: m.From, Term: n.w.rn.Term(), Reject: true}})
+	// The MsgSnap never reached the core, whose term may still be lower;
+	// the leader drops an answer below its own term.
+	term := max(m.Term, n.w.rn.Term())
+	n.send([]raftpb.Message{{Type: raftpb.MsgSnapStatus, From: n.id, To: m.From, Term: term, Reject: true}})
 }
 
 // abortStaleInstall cancels a fetch whose leader's term has passed.

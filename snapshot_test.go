@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -173,7 +174,8 @@ func TestSnapshotInstallOnLaggingFollower(t *testing.T) {
 	waitFor(t, "the leader to compact", func() bool { return c.node(lead, 0).Status().FirstIndex > 20 })
 	c.start(lag)
 	c.waitSame(lag, want)
-	if !slices.ContainsFunc(c.sms[[2]int{lag, 0}].events, func(e string) bool { return len(e) > 5 && e[:5] == "load " }) {
+	_, events := c.sms[[2]int{lag, 0}].snapshot()
+	if !slices.ContainsFunc(events, func(e string) bool { return strings.HasPrefix(e, "load ") }) {
 		t.Fatal("the lagging follower caught up without installing a snapshot")
 	}
 	// It keeps replicating after the install.
@@ -307,4 +309,33 @@ func TestSnapshotFollowerRestartsMidInstall(t *testing.T) {
 	close(gc.open)
 	c.start(lag)
 	c.waitSame(lag, want)
+	dir := fmt.Sprintf("/data/groups/%d/snapshots", c.groups[0])
+	names, err := c.fs[lag].ReadDir(dir)
+	if err != nil || slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "tmp-") }) {
+		t.Fatalf("snapshot directory after the install: %v, %v", names, err)
+	}
+}
+
+// TestSnapshotMissingRefusesStart: a node whose log was compacted behind a
+// snapshot that is gone (deleted or corrupt) refuses to start rather than
+// apply the log to a state that lacks the compacted entries.
+func TestSnapshotMissingRefusesStart(t *testing.T) {
+	c := newTestCluster(t, 3, 1)
+	c.snapshots = true
+	c.tune = func(o *NodeOptions) { o.SnapshotEntries, o.SnapshotBytes, o.SnapshotMarginEntries = -1, -1, 5 }
+	c.startAll()
+	c.applyN(0, 50, "a")
+	lead := c.leader(0)
+	if _, err := c.node(lead, 0).Snapshot(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "compaction", func() bool { return c.node(lead, 0).Status().FirstIndex > 1 })
+	c.stop(lead)
+	if err := c.fs[lead].RemoveAll(fmt.Sprintf("/data/groups/%d/snapshots", c.groups[0])); err != nil {
+		t.Fatal(err)
+	}
+	err := c.tryStart(lead)
+	if !errors.Is(err, ErrStorage) || !strings.Contains(err.Error(), "latest valid snapshot") {
+		t.Fatalf("start with the snapshot gone: %v", err)
+	}
 }

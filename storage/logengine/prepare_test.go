@@ -88,12 +88,28 @@ func TestLeftoverPrepIgnored(t *testing.T) {
 	m := newModel()
 	appendMany(t, e, m, 5, 2)
 	ok(t, e.Close())
-	junk, err := os.ReadFile(segmentName(dir, 1))
+	// The junk is a valid segment 2 holding entries of another term for
+	// the same indexes: replayed, it would replace the group's log.
+	other := t.TempDir()
+	oe := open(t, vfs.OS{}, other, osOpts)
+	ok(t, oe.Group(1).Append(ents(1, 1, 10, 9)))
+	ok(t, oe.Close())
+	junk, err := os.ReadFile(segmentName(other, 1))
 	ok(t, err)
+	copy(junk, appendHeader(nil, 2))
 	ok(t, os.WriteFile(filepath.Join(dir, prepName), junk, 0o644))
 	e = open(t, vfs.OS{}, dir, osOpts)
 	defer e.Close()
 	m.check(t, e.Group(1))
+	if _, err := os.Stat(filepath.Join(dir, prepName)); err == nil {
+		// The preparer may have readied a new one already: it must not be
+		// the junk.
+		b, err := os.ReadFile(filepath.Join(dir, prepName))
+		ok(t, err)
+		if string(b) == string(junk) {
+			t.Fatal("the leftover next.prep was not deleted")
+		}
+	}
 	appendMany(t, e, m, 5, 2)
 	m.check(t, e.Group(1))
 }
