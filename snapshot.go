@@ -35,7 +35,8 @@ type Snapshotter interface {
 
 // SnapshotSaveFunc writes a captured state through w. A returned error
 // abandons the snapshot (its files are removed) and is logged; the group
-// carries on and tries again at the next trigger.
+// carries on and tries again when a trigger is due, but not before an
+// election timeout has passed. A panic in it is turned into such an error.
 type SnapshotSaveFunc func(w *SnapshotWriter) error
 
 // SnapshotInfo names a snapshot: the last log entry it covers. A plain
