@@ -281,15 +281,23 @@ func laggingBehindCompaction(t *testing.T, c *testCluster) (int, []string) {
 	return lag, want
 }
 
+// fetchHeldAtGate restarts a follower behind the leader's compaction with
+// every snapshot call held at a closed gate, and returns once the
+// follower is fetching.
+func fetchHeldAtGate(t *testing.T) (c *testCluster, gc *gateCaller, lag int, want []string) {
+	c = newTestCluster(t, 3, 1)
+	gc = &gateCaller{SnapshotCaller: c.net, open: make(chan struct{})}
+	c.caller = gc
+	lag, want = laggingBehindCompaction(t, c)
+	c.start(lag)
+	waitFor(t, "the follower to start fetching", func() bool { return c.node(lag, 0).Status().InstallingSnapshot > 0 })
+	return c, gc, lag, want
+}
+
 // TestSnapshotNewTermAbortsInstall: a follower's fetch is cancelled when a
 // new term begins, and it installs from the new leader.
 func TestSnapshotNewTermAbortsInstall(t *testing.T) {
-	c := newTestCluster(t, 3, 1)
-	gc := &gateCaller{SnapshotCaller: c.net, open: make(chan struct{})}
-	c.caller = gc
-	lag, want := laggingBehindCompaction(t, c)
-	c.start(lag)
-	waitFor(t, "the follower to start fetching", func() bool { return c.node(lag, 0).Status().InstallingSnapshot > 0 })
+	c, gc, lag, want := fetchHeldAtGate(t)
 	c.stop(c.leader(0))
 	waitFor(t, "the new term to cancel the fetch", func() bool { return gc.canceled.Load() > 0 })
 	close(gc.open)
@@ -299,12 +307,7 @@ func TestSnapshotNewTermAbortsInstall(t *testing.T) {
 // TestSnapshotFollowerRestartsMidInstall: a follower stopped in the middle
 // of a fetch leaves no partial snapshot behind and installs after restart.
 func TestSnapshotFollowerRestartsMidInstall(t *testing.T) {
-	c := newTestCluster(t, 3, 1)
-	gc := &gateCaller{SnapshotCaller: c.net, open: make(chan struct{})}
-	c.caller = gc
-	lag, want := laggingBehindCompaction(t, c)
-	c.start(lag)
-	waitFor(t, "the follower to start fetching", func() bool { return c.node(lag, 0).Status().InstallingSnapshot > 0 })
+	c, gc, lag, want := fetchHeldAtGate(t)
 	c.stop(lag)
 	close(gc.open)
 	c.start(lag)
