@@ -57,14 +57,19 @@ func New(engine *logengine.Engine, group uint64, meta storage.MetaStorage, conf 
 	return lm, nil
 }
 
-// InitialState returns the stored HardState and the group's configuration.
-// The commit index is at least the snapshot's index: what a snapshot
-// covers is committed, though the commit index is stored only with term
-// and vote changes.
+// InitialState returns the stored HardState and the group's configuration
+// at the start of the log: the latest snapshot's, or the bootstrap one when
+// there is no snapshot. (Configuration entries in the log after it are the
+// core's to replay.) The commit index is at least the snapshot's index:
+// what a snapshot covers is committed, though the commit index is stored
+// only with term and vote changes.
 func (lm *LogManager) InitialState() (raftpb.HardState, raftpb.ConfState, error) {
 	hs := lm.stored
 	if !hs.IsEmpty() || lm.snap.Index > 0 {
 		hs.Commit = max(hs.Commit, lm.snap.Index)
+	}
+	if lm.snap.Index > 0 {
+		return hs, lm.snap.ConfState.Clone(), nil
 	}
 	return hs, lm.conf.Clone(), nil
 }

@@ -93,3 +93,22 @@ func TestReconcileWithSnapshot(t *testing.T) {
 		})
 	}
 }
+
+// TestInitialConfFromSnapshot: once a snapshot exists, the configuration at
+// the start of the log is the snapshot's, not the bootstrap one, which the
+// members added or removed since have made stale.
+func TestInitialConfFromSnapshot(t *testing.T) {
+	lm := newLM(t, 1<<20)
+	if _, cs, _ := lm.InitialState(); !cs.Equal(raftpb.ConfState{Voters: []uint64{1, 2, 3}}) {
+		t.Fatalf("bootstrap conf %v", cs)
+	}
+	appendSync(t, lm, ents(1, 21, 1, 8))
+	meta := snapMeta(15, 1)
+	meta.ConfState = raftpb.ConfState{Voters: []uint64{1, 2, 4}, Learners: []uint64{5}}
+	if err := lm.ReconcileWithSnapshot(meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, cs, _ := lm.InitialState(); !cs.Equal(meta.ConfState) {
+		t.Fatalf("conf %v, want the snapshot's %v", cs, meta.ConfState)
+	}
+}
