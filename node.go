@@ -31,7 +31,11 @@ type Node struct {
 	group uint64
 	id    uint64
 	opts  NodeOptions
-	addrs map[uint64]string // member ID → raft address; immutable
+	// addrs maps member IDs to raft addresses, copy-on-write (see
+	// node_addrs.go); addrMu serialises its writers and book stores it.
+	addrs  atomic.Pointer[map[uint64]string]
+	addrMu sync.Mutex
+	book   *storage.AddressBook
 	conf  Configuration
 	log   *slog.Logger
 	state schedState
@@ -55,6 +59,7 @@ type Node struct {
 	stopped  chan struct{} // closed after OnShutdown returned
 	snapBusy atomic.Int64  // snapshot saves and fetches running (goSnapshot)
 	final    atomic.Pointer[Status]
+	appliedW appliedWaiters // wakes waitApplied as the apply loop advances
 
 	w runState // owned by the raft worker running the group
 }
@@ -72,6 +77,8 @@ type inbox struct {
 	snapReqs []chan snapshotResult
 	saved    []saveResult
 	fetched  []fetchResult
+	// calls run on the worker for the API (see onWorker).
+	calls []workerCall
 }
 
 type taskReq struct {
@@ -128,7 +135,7 @@ func (n *Node) ID() uint64 { return n.id }
 // when none is known. It does not wait for the worker.
 func (n *Node) Leader() (id uint64, addr string) {
 	v := n.view.Load()
-	return v.lead, n.addrs[v.lead]
+	return v.lead, n.addr(v.lead)
 }
 
 // IsLeader reports whether this node currently leads its group.
@@ -184,7 +191,7 @@ func (n *Node) notLeader(lead uint64) *Error {
 	if lead == 0 {
 		return &Error{Code: CodeNotLeader, Msg: "no leader known"}
 	}
-	return &Error{Code: CodeNotLeader, Leader: n.addrs[lead], Msg: "not the leader"}
+	return &Error{Code: CodeNotLeader, Leader: n.addr(lead), Msg: "not the leader"}
 }
 
 // Status returns the node's state. It waits for the group's raft worker to

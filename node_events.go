@@ -34,13 +34,13 @@ func (n *Node) onSoftState(ss core.SoftState) {
 	}
 	if ss.Lead != 0 && ss.Lead != n.id && w.follows != ss.Lead {
 		w.follows = ss.Lead
-		n.log.Info("following leader", "leader", ss.Lead, "addr", n.addrs[ss.Lead], "term", term)
+		n.log.Info("following leader", "leader", ss.Lead, "addr", n.addr(ss.Lead), "term", term)
 		n.fsm.enqueue(applyItem{kind: applyStartFollowing, lctx: n.lctx(ss.Lead, term)})
 	}
 }
 
 func (n *Node) lctx(lead, term uint64) LeaderChangeContext {
-	return LeaderChangeContext{LeaderID: lead, LeaderAddr: n.addrs[lead], Term: term}
+	return LeaderChangeContext{LeaderID: lead, LeaderAddr: n.addr(lead), Term: term}
 }
 
 // publishView updates what Apply and Leader read without the worker.
@@ -212,7 +212,7 @@ func (n *Node) snapshotStatus() Status {
 	cs := w.rn.Status()
 	s := Status{
 		GroupID: n.group, NodeID: n.id, Role: Role(cs.Role),
-		Term: cs.HardState.Term, Vote: cs.HardState.Vote, Leader: cs.Lead, LeaderAddr: n.addrs[cs.Lead],
+		Term: cs.HardState.Term, Vote: cs.HardState.Vote, Leader: cs.Lead, LeaderAddr: n.addr(cs.Lead),
 		CommitIndex: cs.HardState.Commit, AppliedIndex: n.fsm.applied.Load(), LastIndex: cs.LastIndex,
 		Voters: cs.Config.Voters, Learners: cs.Config.Learners,
 		PendingTasks: len(w.pending), ApplyQueueBytes: n.fsm.bytes.Load(), LogCacheBytes: w.lm.CacheBytes(),
@@ -230,7 +230,7 @@ func (n *Node) snapshotStatus() Status {
 			continue
 		}
 		s.Followers = append(s.Followers, FollowerStatus{
-			ID: p.ID, Addr: n.addrs[p.ID], Match: p.Match, Next: p.Next, State: p.State,
+			ID: p.ID, Addr: n.addr(p.ID), Match: p.Match, Next: p.Next, State: p.State,
 			Inflight: p.Inflight, InflightBytes: p.InflightSize, RecentActive: p.RecentActive, IsLearner: p.IsLearner,
 		})
 	}

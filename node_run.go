@@ -30,6 +30,7 @@ func (n *Node) run() {
 		completeTasks(in.tasks, n.closedErr())
 		n.failSnapshotWaiters(in.snapReqs)
 	}
+	failCalls(in.calls, n.closedErr())
 	if len(in.status) > 0 {
 		s := n.snapshotStatus()
 		for _, ch := range in.status {
@@ -41,7 +42,7 @@ func (n *Node) run() {
 	clear(in.status)
 	in.snapReqs, in.saved, in.fetched = nil, nil, nil
 	n.mu.Lock()
-	n.spare = inbox{msgs: in.msgs[:0], tasks: in.tasks[:0], status: in.status[:0]}
+	n.spare = inbox{msgs: in.msgs[:0], tasks: in.tasks[:0], status: in.status[:0], calls: in.calls[:0]}
 	n.mu.Unlock()
 }
 
@@ -81,6 +82,7 @@ func (n *Node) runCore(in *inbox) {
 		}
 	}
 	n.runSnapshots(in)
+	n.runCalls(in.calls)
 	tasks := in.tasks
 	in.tasks = in.tasks[:0] // from here on propose owns them
 	n.propose(tasks)
@@ -223,8 +225,8 @@ func (n *Node) handleReady(rd core.Ready) {
 func (n *Node) send(msgs []raftpb.Message) {
 	for i := range msgs {
 		m := &msgs[i]
-		addr, ok := n.addrs[m.To]
-		if !ok || m.To == n.id {
+		addr := n.addr(m.To)
+		if addr == "" || m.To == n.id {
 			continue
 		}
 		if m.Type == raftpb.MsgSnap {

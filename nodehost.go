@@ -104,17 +104,15 @@ func (h *NodeHost) StartNode(opts NodeOptions) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{
-		host: h, group: opts.GroupID, id: opts.NodeID, opts: opts, addrs: map[uint64]string{},
+		host: h, group: opts.GroupID, id: opts.NodeID, opts: opts,
 		log:     h.log.With("group", opts.GroupID, "node", opts.NodeID),
 		stopped: make(chan struct{}),
 	}
 	var cs raftpb.ConfState
 	for _, p := range opts.Peers {
-		n.addrs[p.ID] = p.Addr
 		cs.Voters = append(cs.Voters, p.ID)
 	}
 	for _, p := range opts.Learners {
-		n.addrs[p.ID] = p.Addr
 		cs.Learners = append(cs.Learners, p.ID)
 	}
 	n.conf = Configuration{Voters: append([]Peer(nil), opts.Peers...), Learners: append([]Peer(nil), opts.Learners...)}
@@ -165,9 +163,13 @@ func (h *NodeHost) reserve(group uint64) error {
 // openCore builds the group's storage view and raft core.
 func (h *NodeHost) openCore(n *Node, cs raftpb.ConfState) error {
 	o := &n.opts
-	meta, err := storage.OpenFileMeta(h.opts.FS, path.Join(h.opts.DataDir, "groups", fmt.Sprint(o.GroupID)))
+	groupDir := path.Join(h.opts.DataDir, "groups", fmt.Sprint(o.GroupID))
+	meta, err := storage.OpenFileMeta(h.opts.FS, groupDir)
 	if err != nil {
 		return &Error{Code: CodeStorage, Msg: "opening meta storage", Err: err}
+	}
+	if err := n.openAddrs(groupDir); err != nil {
+		return err
 	}
 	lm, err := logmanager.New(h.engine, o.GroupID, meta, cs, o.LogCacheBytes)
 	if err != nil {
@@ -175,6 +177,9 @@ func (h *NodeHost) openCore(n *Node, cs raftpb.ConfState) error {
 	}
 	snap, err := h.openSnapshots(n, lm)
 	if err != nil {
+		return err
+	}
+	if err := n.mergeOptionAddrs(); err != nil {
 		return err
 	}
 	rn, err := core.New(core.Config{

@@ -113,7 +113,11 @@ func (h *NodeHost) openSnapshots(n *Node, lm *logmanager.LogManager) (raftpb.Sna
 		return raftpb.SnapshotMeta{}, &Error{Code: CodeStorage, Msg: "opening the latest snapshot", Err: err}
 	}
 	meta := r.Meta()
+	err = n.learnSnapshotAddrs(r.Dir())
 	_ = r.Close()
+	if err != nil {
+		return raftpb.SnapshotMeta{}, &Error{Code: CodeStorage, Msg: "opening the latest snapshot", Err: err}
+	}
 	if n.snapper == nil {
 		return raftpb.SnapshotMeta{}, &Error{Code: CodeInvalidArgument,
 			Msg: fmt.Sprintf("the group has snapshot %d but its state machine does not implement Snapshotter", meta.Index)}

@@ -119,12 +119,18 @@ func (r *SnapshotReader) Open(name string) (io.ReadCloser, error) {
 }
 
 // checkSnapshotFileName refuses names that would leave the snapshot's
-// directory or collide with its manifest.
+// directory or collide with raftkit's own files (the manifest, the address
+// book: every top-level name starting with "__").
 func checkSnapshotFileName(name string) error {
 	bad := name == "" || strings.HasPrefix(name, "/") || path.Clean(name) != name ||
-		name == "__meta" || slices.Contains(strings.Split(name, "/"), "..")
+		strings.HasPrefix(name, "__") || slices.Contains(strings.Split(name, "/"), "..")
 	if bad {
 		return &Error{Code: CodeInvalidArgument, Msg: fmt.Sprintf("invalid snapshot file name %q", name)}
 	}
 	return nil
+}
+
+// userFiles drops raftkit's own files from a snapshot's file list.
+func userFiles(files []storage.SnapshotFile) []storage.SnapshotFile {
+	return slices.DeleteFunc(files, func(f storage.SnapshotFile) bool { return strings.HasPrefix(f.Name, "__") })
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"runtime/debug"
 	"time"
 
@@ -153,6 +154,9 @@ func (n *Node) writeSnapshot(meta raftpb.SnapshotMeta, save SnapshotSaveFunc) {
 	if err == nil {
 		err = runSave(save, &SnapshotWriter{fs: n.snaps.FS(), dir: w.Dir(), info: SnapshotInfo{Index: meta.Index, Term: meta.Term}})
 		if err == nil {
+			err = storage.WriteAddresses(n.snaps.FS(), path.Join(w.Dir(), snapAddrFile), n.addrsCopy())
+		}
+		if err == nil {
 			err = w.Commit()
 		} else {
 			err = errors.Join(err, w.Abort())
@@ -267,7 +271,7 @@ func (f *fsmCaller) loadSnapshot(meta raftpb.SnapshotMeta) uint64 {
 		return 0
 	}
 	defer rd.Close()
-	r := &SnapshotReader{fs: n.snaps.FS(), dir: rd.Dir(), info: SnapshotInfo{Index: meta.Index, Term: meta.Term}, files: rd.Files()}
+	r := &SnapshotReader{fs: n.snaps.FS(), dir: rd.Dir(), info: SnapshotInfo{Index: meta.Index, Term: meta.Term}, files: userFiles(rd.Files())}
 	var lerr error
 	if f.call("LoadSnapshot", func() { lerr = n.snapper.LoadSnapshot(r) }) != nil {
 		return 0

@@ -7,6 +7,7 @@ package raftkit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/raftkit/raftkit/internal/snapcopy"
@@ -72,7 +73,7 @@ func (n *Node) fetchSnapshot(ctx context.Context, m raftpb.Message) {
 	start := time.Now()
 	w, err := n.snaps.Create(*m.Snapshot)
 	if err == nil {
-		stats, err = snapcopy.Copy(ctx, n.host.snapCaller, n.addrs[m.From], n.group, m.Snapshot.Index, m.Snapshot.Term,
+		stats, err = snapcopy.Copy(ctx, n.host.snapCaller, n.addr(m.From), n.group, m.Snapshot.Index, m.Snapshot.Term,
 			n.snaps.FS(), w.Dir(), n.host.copyOpts)
 		copied = time.Since(start)
 		if err == nil {
@@ -132,6 +133,10 @@ func (n *Node) onFetched(r fetchResult) {
 		"retries", r.stats.Retries, "corrupt_chunks", r.stats.CorruptChunks,
 		"copy_time", r.copied, "commit_time", r.committed)
 	s.fetched = *meta
+	if err := n.learnFetchedAddrs(meta.Index); err != nil {
+		n.enterError(newError(CodeStorage, err, "learning the addresses of snapshot %d", meta.Index))
+		return
+	}
 	if err := n.w.rn.Step(r.msg); err != nil {
 		n.log.Debug("fetched snapshot refused by the core", "err", err)
 	}
@@ -201,4 +206,19 @@ func (n *Node) checkSnapshotStalls() {
 		delete(s.sent, to)
 		n.w.rn.ReportSnapshot(to, false)
 	}
+}
+
+// learnFetchedAddrs merges the address book of the snapshot at index, just
+// fetched and committed, before the core installs it: its configuration may
+// name members whose configuration entries this member never saw.
+func (n *Node) learnFetchedAddrs(index uint64) error {
+	rd, err := n.snaps.Latest()
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	if rd.Meta().Index != index {
+		return fmt.Errorf("latest snapshot is %d, not the fetched %d", rd.Meta().Index, index)
+	}
+	return n.learnSnapshotAddrs(rd.Dir())
 }
