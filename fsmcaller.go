@@ -98,6 +98,7 @@ func (f *fsmCaller) run() {
 	f.mu.Unlock()
 	if applied > 0 {
 		f.applied.Store(applied)
+		f.n.appliedW.advance(applied)
 		f.n.reportApplied(applied)
 	}
 }

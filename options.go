@@ -113,9 +113,16 @@ type NodeOptions struct {
 	// NodeID is this member's ID in Peers; non-zero.
 	NodeID uint64
 	// Peers are the group's initial voters; Learners its initial
-	// non-voting members. Every member must start with the same lists.
+	// non-voting members. Every member must start with the same lists:
+	// they are the configuration at the start of the log, before any
+	// membership change recorded in it.
 	Peers    []Peer
 	Learners []Peer
+	// Join starts a member that is not (yet) in the configuration: NodeID
+	// need not be among Peers. It never campaigns; it waits for the
+	// leader to add it (AddPeer, AddLearners) and then receives the log or
+	// a snapshot. Peers are still the group's initial voters.
+	Join bool
 	// StateMachine receives committed entries and lifecycle callbacks.
 	StateMachine StateMachine
 
@@ -163,6 +170,18 @@ type NodeOptions struct {
 	// for replication (entry data plus a per-entry overhead); default 4 MiB,
 	// which holds tens of thousands of recent small entries.
 	LogCacheBytes uint64
+
+	// A voter being added first catches up as a learner until its log is
+	// within CatchupMarginEntries of the leader's (default 1,000), for at
+	// most CatchupTimeout (default 30 s, and never beyond the call's
+	// context), so that it never counts in a quorum while it cannot yet
+	// vote usefully or acknowledge new entries.
+	CatchupMarginEntries uint64
+	CatchupTimeout       time.Duration
+	// LeaseRatio is the leader lease of ReadLease reads as a fraction of
+	// the election timeout; default 0.9, within (0, 1). The margin
+	// 1-LeaseRatio is what clock-rate drift between members may eat.
+	LeaseRatio float64
 }
 
 func (o *NodeOptions) normalize() error {
@@ -187,9 +206,21 @@ func (o *NodeOptions) normalize() error {
 		seen[p.ID] = true
 		self = self || p.ID == o.NodeID
 	}
-	if len(o.Peers) == 0 || !self {
-		return bad("group %d: NodeID %d must be among the %d peers", o.GroupID, o.NodeID, len(o.Peers))
+	if len(o.Peers) == 0 {
+		return bad("group %d: Peers must name the group's initial voters", o.GroupID)
 	}
+	if !self && !o.Join {
+		return bad("group %d: NodeID %d must be among the %d peers (or set Join to start outside the configuration)",
+			o.GroupID, o.NodeID, len(o.Peers))
+	}
+	if o.LeaseRatio < 0 || o.LeaseRatio >= 1 {
+		return bad("NodeOptions.LeaseRatio %v must be in (0, 1)", o.LeaseRatio)
+	}
+	if o.LeaseRatio == 0 {
+		o.LeaseRatio = 0.9
+	}
+	setDefault(&o.CatchupMarginEntries, 1000)
+	setDefault(&o.CatchupTimeout, 30*time.Second)
 	setDefault(&o.ElectionTicks, 10)
 	setDefault(&o.HeartbeatTicks, 1)
 	setDefault(&o.MaxUncommittedBytes, 64<<20)
@@ -209,7 +240,7 @@ func (o *NodeOptions) normalize() error {
 	return nil
 }
 
-func setDefault[T int | int64 | uint64](v *T, def T) {
+func setDefault[T ~int | ~int64 | ~uint64](v *T, def T) {
 	if *v == 0 {
 		*v = def
 	}
