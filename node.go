@@ -36,10 +36,10 @@ type Node struct {
 	addrs  atomic.Pointer[map[uint64]string]
 	addrMu sync.Mutex
 	book   *storage.AddressBook
-	conf  Configuration
-	log   *slog.Logger
-	state schedState
-	fsm   *fsmCaller
+	conf   Configuration
+	log    *slog.Logger
+	state  schedState
+	fsm    *fsmCaller
 	// snaps holds the group's snapshots; snapper is the state machine's
 	// Snapshotter, nil if it has none. confState is the membership that
 	// snapshots record.
