@@ -12,6 +12,7 @@ import (
 
 	"github.com/raftkit/raftkit/internal/snapcopy"
 	"github.com/raftkit/raftkit/raftpb"
+	"github.com/raftkit/raftkit/storage"
 )
 
 // installState is a follower's fetch in progress.
@@ -77,7 +78,13 @@ func (n *Node) fetchSnapshot(ctx context.Context, m raftpb.Message) {
 			n.snaps.FS(), w.Dir(), n.host.copyOpts)
 		copied = time.Since(start)
 		if err == nil {
-			err = w.Commit()
+			// Copy verified every byte it wrote against the source's
+			// checksums; reading the files back would only repeat it.
+			if vc, ok := w.(storage.VerifiedCommitter); ok {
+				err = vc.CommitVerified(stats.Verified)
+			} else {
+				err = w.Commit()
+			}
 			committed = time.Since(start) - copied
 		} else {
 			err = errors.Join(err, w.Abort())

@@ -72,6 +72,13 @@ type SnapshotWriter interface {
 	Abort() error
 }
 
+// VerifiedCommitter is implemented by snapshot writers that can commit
+// files whose sizes and checksums the caller verified while writing them,
+// without reading them back (FileSnapshots' writers do).
+type VerifiedCommitter interface {
+	CommitVerified(files []SnapshotFile) error
+}
+
 // SnapshotReader is a committed snapshot.
 type SnapshotReader interface {
 	Meta() raftpb.SnapshotMeta

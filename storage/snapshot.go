@@ -335,36 +335,72 @@ func cloneMeta(m raftpb.SnapshotMeta) raftpb.SnapshotMeta {
 // meanwhile. On any error the writer is finished and its files are removed
 // (best effort); after a crash the snapshot is either absent or complete.
 // Commit after Commit or Abort fails with an error wrapping fs.ErrClosed.
-func (w *fileSnapWriter) Commit() error {
+func (w *fileSnapWriter) Commit() error { return w.commitOnce(nil) }
+
+// CommitVerified is Commit for files whose sizes and CRC32Cs the caller
+// has verified as it wrote them (a snapshot copied from a peer, checked
+// chunk by chunk against the source's manifest): it records those instead
+// of reading every file back. The directory must hold exactly the listed
+// files, at the listed sizes; otherwise nothing is committed. It implements
+// VerifiedCommitter.
+func (w *fileSnapWriter) CommitVerified(files []SnapshotFile) error {
+	known := make(map[string]SnapshotFile, len(files))
+	for _, f := range files {
+		known[f.Name] = f
+	}
+	if len(known) != len(files) {
+		return fmt.Errorf("storage: commit snapshot %d: a file is listed twice", w.meta.Index)
+	}
+	return w.commitOnce(known)
+}
+
+func (w *fileSnapWriter) commitOnce(known map[string]SnapshotFile) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.done {
 		return fmt.Errorf("storage: commit snapshot %d: %w", w.meta.Index, fs.ErrClosed)
 	}
 	w.done = true
-	if err := w.commit(); err != nil {
+	if err := w.commit(known); err != nil {
 		_ = w.s.fs.RemoveAll(w.tmp) // leftovers are removed on open anyway
 		return fmt.Errorf("storage: commit snapshot %d: %w", w.meta.Index, err)
 	}
 	return nil
 }
 
-func (w *fileSnapWriter) commit() error {
+// commit syncs and records the files: their checksums are computed, or
+// taken from known when it is not nil.
+func (w *fileSnapWriter) commit(known map[string]SnapshotFile) error {
 	fsys := w.s.fs
 	names, dirs, err := walkFiles(fsys, w.tmp)
 	if err != nil {
 		return err
+	}
+	if known != nil && len(names) != len(known) {
+		return fmt.Errorf("%d files in %s, %d verified", len(names), w.tmp, len(known))
 	}
 	files := make([]SnapshotFile, 0, len(names))
 	for _, name := range names {
 		if name == snapMetaFile {
 			return fmt.Errorf("file name %s is reserved", snapMetaFile)
 		}
-		size, sum, err := checksumFile(fsys, filepath.Join(w.tmp, filepath.FromSlash(name)), true)
-		if err != nil {
+		p := filepath.Join(w.tmp, filepath.FromSlash(name))
+		if known == nil {
+			size, sum, err := checksumFile(fsys, p, true)
+			if err != nil {
+				return err
+			}
+			files = append(files, SnapshotFile{Name: name, Size: size, CRC32C: sum})
+			continue
+		}
+		f, ok := known[name]
+		if !ok {
+			return fmt.Errorf("%s: not among the verified files", p)
+		}
+		if err := syncFileOfSize(fsys, p, f.Size); err != nil {
 			return err
 		}
-		files = append(files, SnapshotFile{Name: name, Size: size, CRC32C: sum})
+		files = append(files, f)
 	}
 	if err := writeFileSync(fsys, filepath.Join(w.tmp, snapMetaFile), encodeManifest(w.meta, files)); err != nil {
 		return err
@@ -499,6 +535,26 @@ func VerifyFiles(fsys vfs.FS, r SnapshotReader) error {
 
 // VerifyFiles is VerifyFiles(s.FS(), r).
 func (s *FileSnapshots) VerifyFiles(r SnapshotReader) error { return VerifyFiles(s.fs, r) }
+
+// syncFileOfSize syncs the file at p after checking that it has size bytes.
+func syncFileOfSize(fsys vfs.FS, p string, size int64) error {
+	f, err := fsys.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	got, err := f.Size()
+	if err != nil {
+		return fmt.Errorf("size %s: %w", p, err)
+	}
+	if got != size {
+		return fmt.Errorf("%s: size %d, verified %d", p, got, size)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", p, err)
+	}
+	return nil
+}
 
 // checksumFile returns the size and CRC32C of the file at p, syncing it
 // first if sync is set.

@@ -90,6 +90,10 @@ type CopyStats struct {
 	Retries        int   // failed calls retried
 	CorruptChunks  int   // chunk responses that failed their checksum or had the wrong size
 	RefetchedFiles int   // files fetched again because their whole-file CRC32C mismatched
+	// Verified lists, after a successful Copy, every file with the size
+	// and CRC32C it was verified against (for
+	// storage.VerifiedCommitter).
+	Verified []storage.SnapshotFile
 }
 
 // Copy pulls the snapshot (group, index, term) from the host at addr into
@@ -204,7 +208,11 @@ func (cp *copier) run(ctx context.Context) (CopyStats, error) {
 		}
 	}()
 	cp.log.Debug("copying snapshot", "files", len(files))
-	return st, cp.pull(ctx, todo, &st)
+	if err := cp.pull(ctx, todo, &st); err != nil {
+		return st, err
+	}
+	st.Verified = files
+	return st, nil
 }
 
 // pull fetches the chunks of files with Window workers, keeping them all
