@@ -130,6 +130,10 @@ type testCluster struct {
 	// newSM, when set, makes host i's state machine (single-group
 	// clusters); c.sms then holds nothing for it.
 	newSM func(i int) StateMachine
+	// voters, when set, makes only the first voters hosts the groups'
+	// initial voters; the others start with Join, outside the
+	// configuration, until a membership change adds them.
+	voters int
 }
 
 // newTCPCluster is a testCluster whose hosts talk over real TCP on
@@ -202,7 +206,9 @@ func (c *testCluster) tryStart(i int) error {
 	c.hosts[i] = h
 	var peers []Peer
 	for j, a := range c.addrs {
-		peers = append(peers, Peer{ID: uint64(j + 1), Addr: a})
+		if c.voters == 0 || j < c.voters {
+			peers = append(peers, Peer{ID: uint64(j + 1), Addr: a})
+		}
 	}
 	for g, gid := range c.groups {
 		sm := &recorder{}
@@ -214,7 +220,8 @@ func (c *testCluster) tryStart(i int) error {
 		if c.newSM != nil {
 			smi = c.newSM(i)
 		}
-		opts := NodeOptions{GroupID: gid, NodeID: uint64(i + 1), Peers: peers, StateMachine: smi}
+		opts := NodeOptions{GroupID: gid, NodeID: uint64(i + 1), Peers: peers, StateMachine: smi,
+			Join: c.voters > 0 && i >= c.voters}
 		if c.tune != nil {
 			c.tune(&opts)
 		}

@@ -214,7 +214,7 @@ func (n *Node) snapshotStatus() Status {
 		GroupID: n.group, NodeID: n.id, Role: Role(cs.Role),
 		Term: cs.HardState.Term, Vote: cs.HardState.Vote, Leader: cs.Lead, LeaderAddr: n.addr(cs.Lead),
 		CommitIndex: cs.HardState.Commit, AppliedIndex: n.fsm.applied.Load(), LastIndex: cs.LastIndex,
-		Voters: cs.Config.Voters, Learners: cs.Config.Learners,
+		Voters: cs.Config.Voters, Learners: cs.Config.Learners, OutgoingVoters: cs.Config.VotersOutgoing,
 		PendingTasks: len(w.pending), ApplyQueueBytes: n.fsm.bytes.Load(), LogCacheBytes: w.lm.CacheBytes(),
 	}
 	if err := n.failure.Load(); err != nil {

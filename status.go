@@ -55,7 +55,11 @@ type Status struct {
 	// CommitIndex is the highest index known committed; AppliedIndex the
 	// highest the state machine has applied; LastIndex the last log index.
 	CommitIndex, AppliedIndex, LastIndex uint64
-	Voters, Learners                     []uint64
+	// Voters and Learners are the configuration this node has appended
+	// (configuration changes take effect when logged, before they
+	// commit); OutgoingVoters is set while the group is in a joint
+	// configuration: decisions then need a majority of both voter sets.
+	Voters, Learners, OutgoingVoters []uint64
 	// Followers is set on the leader: one entry per other member.
 	Followers []FollowerStatus
 	// PendingTasks were accepted by Apply and await their outcome;
@@ -112,6 +116,7 @@ type StatusJSON struct {
 	LastIndex       uint64           `json:"last_index"`
 	Voters          []uint64         `json:"voters"`
 	Learners        []uint64         `json:"learners,omitempty"`
+	OutgoingVoters  []uint64         `json:"outgoing_voters,omitempty"`
 	Followers       []FollowerStatus `json:"followers,omitempty"`
 	PendingTasks    int              `json:"pending_tasks"`
 	ApplyQueueBytes uint64           `json:"apply_queue_bytes"`
@@ -128,7 +133,7 @@ func (s Status) JSON() StatusJSON {
 		GroupID: s.GroupID, NodeID: s.NodeID, State: s.State.String(), Role: s.Role.String(),
 		Term: s.Term, Vote: s.Vote, Leader: s.Leader, LeaderAddr: s.LeaderAddr,
 		CommitIndex: s.CommitIndex, AppliedIndex: s.AppliedIndex, LastIndex: s.LastIndex,
-		Voters: s.Voters, Learners: s.Learners, Followers: s.Followers,
+		Voters: s.Voters, Learners: s.Learners, OutgoingVoters: s.OutgoingVoters, Followers: s.Followers,
 		PendingTasks: s.PendingTasks, ApplyQueueBytes: s.ApplyQueueBytes, LogCacheBytes: s.LogCacheBytes,
 		FirstIndex: s.FirstIndex, SnapshotIndex: s.SnapshotIndex, SnapshotTerm: s.SnapshotTerm,
 		Installing: s.InstallingSnapshot,
