@@ -33,6 +33,8 @@ type serverConfig struct {
 	snapshotEntries   int64
 	logLevel          slog.Level
 	logFormat         string
+	id                uint64
+	join              bool
 }
 
 // tlsFiles are the --tls-cert, --tls-key and --tls-ca flags: all three or
@@ -74,8 +76,10 @@ func serverCommand(raw *serverFlags) *command {
 	fs := newFlagSet("server")
 	fs.StringVar(&raw.data, "data", "", "directory of this server's log and hard state (required)")
 	fs.StringVar(&raw.group, "group", counter.DefaultGroup, "name of the raft group")
-	fs.StringVar(&raw.addr, "addr", "", "this server's raft address, one of --peers (required)")
-	fs.StringVar(&raw.peers, "peers", "", "every server's address, comma-separated, the same list on every server; a server's node ID is its position, from 1 (required)")
+	fs.StringVar(&raw.addr, "addr", "", "this server's raft address, one of --peers unless --join (required)")
+	fs.StringVar(&raw.peers, "peers", "", "the group's initial servers, comma-separated, the same list on every server; a server's node ID is its position, from 1 (required)")
+	fs.BoolVar(&raw.join, "join", false, "start outside the initial configuration and wait to be added (raftctl add-peer ID@ADDR); needs --id")
+	fs.Uint64Var(&raw.id, "id", 0, "this server's node ID; default its position in --peers; with --join, above the number of --peers")
 	raw.tls.register(fs)
 	fs.DurationVar(&raw.tick, "tick", 100*time.Millisecond, "length of one logical clock tick")
 	fs.IntVar(&raw.electionTicks, "election-ticks", 10, "election timeout in ticks, randomized in [T, 2T)")
@@ -99,6 +103,8 @@ type serverFlags struct {
 	electionTicks            int
 	snapshotEntries          int64
 	logLevel, logFormat      string
+	id                       uint64
+	join                     bool
 }
 
 // parseServerArgs validates a server command line without side effects.
@@ -115,7 +121,8 @@ func parseServerArgs(args []string) (serverConfig, *command, error) {
 
 func (raw *serverFlags) validate(pos []string) (serverConfig, error) {
 	cfg := serverConfig{data: raw.data, group: raw.group, addr: raw.addr, tls: raw.tls,
-		tick: raw.tick, electionTicks: raw.electionTicks, snapshotEntries: raw.snapshotEntries, logFormat: raw.logFormat}
+		tick: raw.tick, electionTicks: raw.electionTicks, snapshotEntries: raw.snapshotEntries, logFormat: raw.logFormat,
+		id: raw.id, join: raw.join}
 	switch {
 	case len(pos) > 0:
 		return cfg, usagef("unexpected argument %q", pos[0])
@@ -149,8 +156,15 @@ func (raw *serverFlags) validate(pos []string) (serverConfig, error) {
 	if _, _, err := net.SplitHostPort(raw.addr); err != nil {
 		return cfg, usagef("--addr %q: %v", raw.addr, err)
 	}
-	if !slices.Contains(peers, raw.addr) {
-		return cfg, usagef("--addr %s is not in --peers %s", raw.addr, raw.peers)
+	switch in := slices.Index(peers, raw.addr) + 1; {
+	case raw.join && in > 0:
+		return cfg, usagef("--join: --addr %s must not be in --peers %s", raw.addr, raw.peers)
+	case raw.join && raw.id <= uint64(len(peers)):
+		return cfg, usagef("--join needs --id above %d, the number of --peers (got %d)", len(peers), raw.id)
+	case !raw.join && in == 0:
+		return cfg, usagef("--addr %s is not in --peers %s (use --join --id N to start outside them)", raw.addr, raw.peers)
+	case !raw.join && raw.id != 0 && raw.id != uint64(in):
+		return cfg, usagef("--id %d differs from the position %d of --addr in --peers", raw.id, in)
 	}
 	return cfg, raw.tls.validate()
 }
@@ -182,7 +196,7 @@ func serve(cfg serverConfig, logOut io.Writer) error {
 	defer signal.Stop(sigs)
 
 	srv, err := counter.StartServer(counter.ServerConfig{
-		DataDir: cfg.data, Group: cfg.group, Addr: cfg.addr, Peers: cfg.peers, TLS: tlsCfg,
+		DataDir: cfg.data, Group: cfg.group, Addr: cfg.addr, Peers: cfg.peers, TLS: tlsCfg, NodeID: cfg.id, Join: cfg.join,
 		TickInterval: cfg.tick, ElectionTicks: cfg.electionTicks, SnapshotEntries: cfg.snapshotEntries, Logger: log,
 	})
 	if err != nil {

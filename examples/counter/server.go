@@ -20,11 +20,17 @@ type ServerConfig struct {
 	DataDir string
 	// Group is the raft group's name; default DefaultGroup.
 	Group string
-	// Addr is this server's raft address; it must be one of Peers.
+	// Addr is this server's raft address; one of Peers unless Join.
 	Addr string
-	// Peers are every server's address, the same list on every server;
-	// a server's node ID is its position in the list, from 1.
+	// Peers are the group's initial servers, the same list on every
+	// server; a server's node ID is its position in the list, from 1.
 	Peers []string
+	// NodeID is this server's node ID; 0 means its position in Peers.
+	// Join starts a server outside the initial configuration (it needs a
+	// NodeID not taken by Peers) that waits to be added, with raftctl
+	// add-peer or add-learners.
+	NodeID uint64
+	Join   bool
 	// TLS secures the raft port when set.
 	TLS *tls.Config
 	// TickInterval and ElectionTicks set the election timeout; defaults
@@ -79,16 +85,9 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Group == "" {
 		cfg.Group = DefaultGroup
 	}
-	var peers []raftkit.Peer
-	self := uint64(0)
-	for i, a := range cfg.Peers {
-		peers = append(peers, raftkit.Peer{ID: uint64(i + 1), Addr: a})
-		if a == cfg.Addr {
-			self = uint64(i + 1)
-		}
-	}
-	if self == 0 {
-		return nil, fmt.Errorf("counter: --addr %s is not in the peer list %v", cfg.Addr, cfg.Peers)
+	self, peers, err := cfg.identity()
+	if err != nil {
+		return nil, err
 	}
 	host, err := raftkit.NewNodeHost(raftkit.HostOptions{
 		DataDir: cfg.DataDir, FS: cfg.FS, Addr: cfg.Addr, TLS: cfg.TLS, NewTransport: cfg.NewTransport,
@@ -99,7 +98,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	}
 	s := &Server{host: host, sm: &StateMachine{}}
 	s.node, err = host.StartNode(raftkit.NodeOptions{
-		GroupID: raftkit.GroupIDFromName(cfg.Group), NodeID: self, Peers: peers,
+		GroupID: raftkit.GroupIDFromName(cfg.Group), NodeID: self, Peers: peers, Join: cfg.Join,
 		StateMachine: s.sm, ElectionTicks: cfg.ElectionTicks, SnapshotEntries: cfg.SnapshotEntries,
 	})
 	if err == nil {
@@ -113,6 +112,31 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// identity returns this server's node ID and the initial voters.
+func (cfg *ServerConfig) identity() (uint64, []raftkit.Peer, error) {
+	var peers []raftkit.Peer
+	pos := uint64(0)
+	for i, a := range cfg.Peers {
+		peers = append(peers, raftkit.Peer{ID: uint64(i + 1), Addr: a})
+		if a == cfg.Addr {
+			pos = uint64(i + 1)
+		}
+	}
+	switch {
+	case cfg.Join && pos != 0:
+		return 0, nil, fmt.Errorf("counter: a joining server's address %s must not be in the peer list %v", cfg.Addr, cfg.Peers)
+	case cfg.Join && cfg.NodeID <= uint64(len(peers)):
+		return 0, nil, fmt.Errorf("counter: a joining server needs a node ID above the %d initial peers' (got %d)", len(peers), cfg.NodeID)
+	case cfg.Join:
+		return cfg.NodeID, peers, nil
+	case pos == 0:
+		return 0, nil, fmt.Errorf("counter: --addr %s is not in the peer list %v (use --join to start outside it)", cfg.Addr, cfg.Peers)
+	case cfg.NodeID != 0 && cfg.NodeID != pos:
+		return 0, nil, fmt.Errorf("counter: node ID %d differs from the position %d of %s in the peer list", cfg.NodeID, pos, cfg.Addr)
+	}
+	return pos, peers, nil
 }
 
 // Node is the server's member of the counter group.
