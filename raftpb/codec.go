@@ -29,7 +29,8 @@ const (
 	flagReject   = 1 << 0
 	flagTransfer = 1 << 1
 	flagSnapshot = 1 << 2
-	knownFlags   = flagReject | flagTransfer | flagSnapshot
+	flagContext  = 1 << 3
+	knownFlags   = flagReject | flagTransfer | flagSnapshot | flagContext
 
 	// messageHeaderSize is version, type and flags.
 	messageHeaderSize = 3
@@ -58,6 +59,9 @@ func (m *Message) Size() int {
 	n := messageHeaderSize + uvarintLen(m.From) + uvarintLen(m.To) + uvarintLen(m.Term) +
 		uvarintLen(m.LogTerm) + uvarintLen(m.Index) + uvarintLen(m.Commit) +
 		uvarintLen(m.RejectHint) + uvarintLen(uint64(len(m.Entries)))
+	if m.Context != 0 {
+		n += uvarintLen(m.Context)
+	}
 	for i := range m.Entries {
 		e := &m.Entries[i]
 		n += uvarintLen(e.Term) + uvarintLen(e.Index) + 1 + uvarintLen(uint64(len(e.Data))) + len(e.Data)
@@ -90,8 +94,8 @@ func appendList(b []byte, l []uint64) []byte {
 //
 //	version     u8       always 1
 //	type        u8       MessageType, any value (the core validates types)
-//	flags       u8       bit 0 Reject, bit 1 Transfer, bit 2 Snapshot present;
-//	                     the other bits must be zero
+//	flags       u8       bit 0 Reject, bit 1 Transfer, bit 2 Snapshot present,
+//	                     bit 3 Context present; the other bits must be zero
 //	from        uvarint
 //	to          uvarint
 //	term        uvarint
@@ -99,6 +103,9 @@ func appendList(b []byte, l []uint64) []byte {
 //	index       uvarint
 //	commit      uvarint
 //	rejectHint  uvarint
+//	if flags has bit 3:
+//	    context uvarint  non-zero (a zero Context is encoded by leaving
+//	                     bit 3 clear)
 //	nEntries    uvarint
 //	nEntries times:
 //	    term    uvarint
@@ -129,6 +136,9 @@ func (m *Message) MarshalAppend(b []byte) []byte {
 	if m.Snapshot != nil {
 		flags |= flagSnapshot
 	}
+	if m.Context != 0 {
+		flags |= flagContext
+	}
 	b = append(b, messageVersion, byte(m.Type), flags)
 	b = binary.AppendUvarint(b, m.From)
 	b = binary.AppendUvarint(b, m.To)
@@ -137,6 +147,9 @@ func (m *Message) MarshalAppend(b []byte) []byte {
 	b = binary.AppendUvarint(b, m.Index)
 	b = binary.AppendUvarint(b, m.Commit)
 	b = binary.AppendUvarint(b, m.RejectHint)
+	if m.Context != 0 {
+		b = binary.AppendUvarint(b, m.Context)
+	}
 	b = binary.AppendUvarint(b, uint64(len(m.Entries)))
 	for i := range m.Entries {
 		e := &m.Entries[i]
@@ -223,9 +236,9 @@ func (d *decoder) list(countWhat, elemWhat string) ([]uint64, error) {
 // of m's fields. Errors wrap ErrCorruptMessage and say what was wrong; on error
 // m is left unchanged. Unmarshal never panics, whatever data holds. It rejects
 // a version other than 1, unknown flag bits, non-minimal or overflowing
-// varints, counts or lengths that cannot fit in the remaining input (checked
-// before allocating, so memory use stays proportional to len(data)), and
-// trailing bytes. Unknown message and entry type values are kept as they are;
+// varints, a zero Context flagged as present, counts or lengths that cannot
+// fit in the remaining input (checked before allocating, so memory use stays
+// proportional to len(data)), and trailing bytes. Unknown message and entry type values are kept as they are;
 // validating them is the core's job.
 //
 // The decoded Entry.Data slices alias data (with their capacity clipped, so
@@ -281,6 +294,16 @@ func (m *Message) Unmarshal(data []byte) error {
 	}
 	if out.RejectHint, err = d.uvarint("reject hint"); err != nil {
 		return err
+	}
+	if flags&flagContext != 0 {
+		at := d.off
+		if out.Context, err = d.uvarint("context"); err != nil {
+			return err
+		}
+		if out.Context == 0 {
+			// Canonical form: a zero Context has no field at all.
+			return d.errorf("zero context at offset %d with the context flag set", at)
+		}
 	}
 
 	n, err := d.count("entry count", minEntrySize)

@@ -36,6 +36,15 @@ const (
 	// not be fetched or verified), so the leader may offer one again. A
 	// successful install is acknowledged with MsgAppResp instead.
 	MsgSnapStatus
+	// MsgReadIndex asks the leader for a read index on behalf of a follower
+	// or learner; Context identifies the request and is echoed back.
+	MsgReadIndex
+	// MsgReadIndexResp answers MsgReadIndex: Index is the read index (the
+	// leader's commit index once its leadership was confirmed) and Context
+	// the request's. Reject says the receiver could not serve the read (it
+	// no longer leads, or it is transferring leadership); the requester
+	// retries.
+	MsgReadIndexResp
 
 	// NumMessageTypes bounds the message types; handler tables use it.
 	NumMessageTypes
@@ -53,6 +62,8 @@ var messageTypeNames = [...]string{
 	MsgSnap:          "MsgSnap",
 	MsgTimeoutNow:    "MsgTimeoutNow",
 	MsgSnapStatus:    "MsgSnapStatus",
+	MsgReadIndex:     "MsgReadIndex",
+	MsgReadIndexResp: "MsgReadIndexResp",
 }
 
 func (t MessageType) String() string {
@@ -65,7 +76,7 @@ func (t MessageType) String() string {
 // IsResponse reports whether t answers another message.
 func (t MessageType) IsResponse() bool {
 	switch t {
-	case MsgPreVoteResp, MsgVoteResp, MsgAppResp, MsgHeartbeatResp, MsgSnapStatus:
+	case MsgPreVoteResp, MsgVoteResp, MsgAppResp, MsgHeartbeatResp, MsgSnapStatus, MsgReadIndexResp:
 		return true
 	}
 	return false
@@ -97,6 +108,12 @@ type Message struct {
 	// MsgTimeoutNow: the outgoing leader asked for it, so receivers ignore
 	// their leader lease.
 	Transfer bool
+
+	// Context correlates a request with its answer: the request's identity
+	// on MsgReadIndex and MsgReadIndexResp, the leader's heartbeat round
+	// sequence on MsgHeartbeat, echoed by MsgHeartbeatResp so that the
+	// leader knows which round a quorum has acknowledged. Zero elsewhere.
+	Context uint64
 }
 
 func (m Message) String() string {
@@ -119,7 +136,15 @@ func (m Message) String() string {
 			s += " grant"
 		}
 	case MsgHeartbeat:
-		s += fmt.Sprintf(" commit=%d", m.Commit)
+		s += fmt.Sprintf(" commit=%d ctx=%d", m.Commit, m.Context)
+	case MsgHeartbeatResp, MsgReadIndex:
+		s += fmt.Sprintf(" ctx=%d", m.Context)
+	case MsgReadIndexResp:
+		if m.Reject {
+			s += fmt.Sprintf(" reject ctx=%d", m.Context)
+		} else {
+			s += fmt.Sprintf(" idx=%d ctx=%d", m.Index, m.Context)
+		}
 	case MsgSnap:
 		if m.Snapshot != nil {
 			s += fmt.Sprintf(" snap=%d/%d", m.Snapshot.Term, m.Snapshot.Index)

@@ -1,6 +1,8 @@
 package rafttest
 
 import (
+	"time"
+
 	"github.com/raftkit/raftkit/raftpb"
 	"github.com/raftkit/raftkit/storage"
 )
@@ -33,7 +35,19 @@ const (
 	// bugWrongSnapshotPayload fetches the state of the sender's oldest
 	// snapshot along with the one the MsgSnap names.
 	bugWrongSnapshotPayload
+	// bugSlowClock makes node 1's clock tick at a third of the rate of the
+	// others, breaking the clock assumption of lease reads: its lease
+	// outlives the followers' promise not to elect anyone else.
+	bugSlowClock
 )
+
+// tickInterval is the virtual time until node id's next tick.
+func (c *Cluster) tickInterval(id uint64) time.Duration {
+	if c.opts.bug == bugSlowClock && id == 1 {
+		return 3 * c.opts.TickInterval
+	}
+	return c.opts.TickInterval
+}
 
 // crashBug damages the durable state of node n, just crashed, as the
 // configured bug says.

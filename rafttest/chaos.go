@@ -58,7 +58,8 @@ func Run(opts Options) (Result, error) {
 // the rest of the run.
 func (o *Options) setDefaultsForRun() {
 	r := rand.New(rand.NewPCG(o.Seed, 0x5eed))
-	if o.Nodes == 0 {
+	drawnNodes := o.Nodes == 0
+	if drawnNodes {
 		o.Nodes = 3 + 2*r.IntN(3)
 	}
 	if o.VaryCoreConfig {
@@ -87,6 +88,17 @@ func (o *Options) setDefaultsForRun() {
 		// Fetches of up to about 5 s, which a newer snapshot, a new term
 		// or a crash often interrupts.
 		o.SnapshotByteTime = []time.Duration{1, 10, 50, 100}[r.IntN(4)] * time.Microsecond
+		// Membership changes in a quarter of the seeds, among a pool of
+		// five IDs of which one to five start as voters, some of the rest
+		// as learners. Drawn last, so that the other seeds run as before.
+		if r.IntN(4) == 0 {
+			o.MembershipChanges = true
+			if drawnNodes {
+				o.Nodes = 5
+				o.Voters = []int{1, 2, 3, 3, 4, 5}[r.IntN(6)]
+				o.Learners = r.IntN(o.Nodes - o.Voters + 1)
+			}
+		}
 	}
 	o.setDefaults()
 }
@@ -131,6 +143,7 @@ func (ch *chaos) start() {
 	c := ch.c
 	c.q.push(event{at: ch.faultGap(), kind: evFault})
 	c.q.push(event{at: ch.proposeGap(), kind: evPropose})
+	c.q.push(event{at: ch.readGap(), kind: evRead})
 	c.q.push(event{at: ch.end, kind: evEndFaults})
 }
 
@@ -160,6 +173,12 @@ func (ch *chaos) handle(e event) {
 		}
 		ch.propose()
 		c.q.push(event{at: ch.proposeGap(), kind: evPropose})
+	case evRead:
+		if ch.ended {
+			return
+		}
+		ch.read()
+		c.q.push(event{at: ch.readGap(), kind: evRead})
 	case evEndFaults:
 		ch.endFaults()
 	case evCrash:
@@ -187,6 +206,10 @@ func (ch *chaos) randomNode(preferLeader float64) uint64 {
 // fault performs one random fault.
 func (ch *chaos) fault() {
 	c := ch.c
+	if c.opts.MembershipChanges && c.rng.IntN(6) == 0 {
+		ch.changeMembership()
+		return
+	}
 	switch p := c.rng.IntN(100); {
 	case p < 16: // split into two random sides
 		var a, b []uint64
@@ -365,6 +388,7 @@ func (ch *chaos) endFaults() {
 	for _, n := range c.nodes {
 		c.Restart(n.id)
 	}
+	ch.decommission()
 	c.q.push(event{at: c.now, kind: evLiveness})
 }
 
@@ -401,7 +425,7 @@ func (ch *chaos) livenessDone() bool {
 	c := ch.c
 	for _, f := range ch.finals {
 		term, _, data, ok := c.CommittedEntry(f.index)
-		if ok && term == f.term && string(data) == f.data && c.AllApplied(f.index) {
+		if ok && term == f.term && string(data) == f.data && c.MembersApplied(f.index) {
 			ch.done, ch.doneAt = true, c.now
 			return true
 		}
@@ -411,8 +435,8 @@ func (ch *chaos) livenessDone() bool {
 
 func (ch *chaos) livenessReport() string {
 	c := ch.c
-	s := fmt.Sprintf("no fresh proposal applied on all nodes within %v after healing; leader n%d, committed %d, finals %v; nodes:",
-		c.opts.LivenessTimeout, c.Leader(), c.Committed(), ch.finals)
+	s := fmt.Sprintf("no fresh proposal applied on all members within %v after healing; leader n%d, committed %d (configuration %+v), finals %v; nodes:",
+		c.opts.LivenessTimeout, c.Leader(), c.Committed(), c.CommittedConf(), ch.finals)
 	for _, n := range c.nodes {
 		term := uint64(0)
 		if n.core != nil {

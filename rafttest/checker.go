@@ -222,6 +222,7 @@ func (c *Cluster) onCommit(n *node, C uint64) {
 	if C > k.commitMax() {
 		for i := k.commitMax() + 1; i <= C; i++ {
 			k.committed = append(k.committed, *m.at(i))
+			c.noteCommittedConf(i, m.at(i))
 		}
 		term := n.core.Term()
 		if r := len(k.commitRuns) - 1; r >= 0 && k.commitRuns[r].term == term {

@@ -24,6 +24,7 @@ func TestCheckerCatchesRuntimeBugs(t *testing.T) {
 		{"install a stale snapshot", bugInstallStale, true},
 		{"restart with Applied 0", bugRestartAppliedZero, true},
 		{"install the wrong payload", bugWrongSnapshotPayload, true},
+		{"lease reads on a slow clock", bugSlowClock, false},
 	}
 	for _, b := range bugs {
 		t.Run(b.name, func(t *testing.T) {

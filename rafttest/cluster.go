@@ -20,6 +20,15 @@ type Options struct {
 	// Nodes is the cluster size. NewCluster defaults it to 3; Run picks 3, 5
 	// or 7 from the seed when it is zero.
 	Nodes int
+	// Voters and Learners shape the initial configuration: voters 1..Voters
+	// (default all Nodes), then Learners learners; the other nodes start
+	// outside it, bootstrapped with it, and wait to be added.
+	Voters, Learners int
+	// MembershipChanges makes Run propose random membership changes among
+	// the Nodes IDs (add, remove and promote voters, add and remove
+	// learners). With VaryCoreConfig, Run draws it, and for a pool of 5 the
+	// initial configuration, from the seed.
+	MembershipChanges bool
 	// Duration is the faulty period of Run; default 200 s of virtual time.
 	// NewCluster ignores it.
 	Duration time.Duration
@@ -96,6 +105,9 @@ func (o *Options) setDefaults() {
 	if o.Nodes == 0 {
 		o.Nodes = 3
 	}
+	if o.Voters == 0 {
+		o.Voters = o.Nodes - o.Learners
+	}
 	if o.Duration == 0 {
 		o.Duration = defaultDuration
 	}
@@ -158,6 +170,17 @@ type Stats struct {
 	// had fetched one and not installed it yet, and had installed one and
 	// not yet advanced its core past it.
 	CrashesSaving, CrashesFetching, CrashesFetched, CrashesInstalled int
+
+	Reads          int // reads accepted by a core (ReadIndex)
+	ReadsRefused   int // reads a core refused (no leader known, transfer)
+	ReadsReleased  int // reads answered (first answer only)
+	ReadsImmediate int // reads answered within the ReadIndex call (lease, one voter)
+
+	ConfChanges        int // membership changes accepted by a leader
+	ConfChangesRefused int // membership changes a core refused (busy, not leader, ...)
+	ConfsCommitted     int // configuration entries committed (LeaveJoint included)
+	LeaderRemovals     int // accepted changes that remove the leader proposing them
+	Promotions         int // accepted changes that make a learner a voter
 }
 
 // ErrTimeout is returned (wrapped, with the seed) by Cluster.RunUntil when
@@ -183,15 +206,23 @@ type Cluster struct {
 	stats Stats
 	err   error
 	chaos *chaos // nil unless driven by Run
+	reads readTracker
+	// confs is the configuration along the committed log, from index 0
+	// (the bootstrap one) on, by index (membership.go).
+	confs []confPoint
 }
 
-// NewCluster builds a cluster of fresh nodes bootstrapped with the voters
-// 1..N, all up, with no fault. Time starts at zero; nothing runs until
+// NewCluster builds a cluster of fresh nodes, all bootstrapped with the
+// initial configuration (Options.Voters and Options.Learners; by default the
+// voters 1..N), all up, with no fault. Time starts at zero; nothing runs until
 // RunFor or RunUntil.
 func NewCluster(opts Options) (*Cluster, error) {
 	opts.setDefaults()
 	if opts.Nodes < 1 || opts.Nodes > 64 {
 		return nil, fmt.Errorf("rafttest: %d nodes, want 1..64", opts.Nodes)
+	}
+	if opts.Voters < 1 || opts.Learners < 0 || opts.Voters+opts.Learners > opts.Nodes {
+		return nil, fmt.Errorf("rafttest: %d voters and %d learners among %d nodes", opts.Voters, opts.Learners, opts.Nodes)
 	}
 	if opts.MinDelay > opts.MaxDelay || opts.MinFsync > opts.MaxFsync {
 		return nil, errors.New("rafttest: min delay above max delay")
@@ -203,11 +234,8 @@ func NewCluster(opts Options) (*Cluster, error) {
 		chk:   newChecker(),
 	}
 	c.net = newNetwork(opts.Nodes, opts.MinDelay, opts.MaxDelay, opts.DropRate, opts.DupRate)
-	voters := make([]uint64, opts.Nodes)
-	for i := range voters {
-		voters[i] = uint64(i + 1)
-	}
-	c.conf = raftpb.ConfState{Voters: voters}
+	c.conf = initialConf(&opts)
+	c.confs = []confPoint{{cs: c.conf}}
 	for i := range opts.Nodes {
 		id := uint64(i + 1)
 		n := &node{
@@ -313,7 +341,7 @@ func (c *Cluster) step() {
 	c.stats.Events++
 	switch e.kind {
 	case evTick:
-		c.q.push(event{at: c.now + c.opts.TickInterval, kind: evTick, node: e.node})
+		c.q.push(event{at: c.now + c.tickInterval(e.node), kind: evTick, node: e.node})
 		n := c.node(e.node)
 		if n.core == nil {
 			return

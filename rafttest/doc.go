@@ -51,25 +51,46 @@
 //     below the applied index), applied entries durable locally, snapshots
 //     describing the committed log. The comments at the top of those files
 //     state each precisely.
+//   - read.go: linearizable reads. Cluster.ReadIndex issues core.ReadIndex
+//     (safe or lease) at a node; every ReadState a node's Ready releases is
+//     checked: its read index must cover every index any node had reported
+//     committed when the read was issued, and must itself be known
+//     committed. All nodes tick at the same rate (the clock assumption of
+//     lease reads holds); a test bug slows one node's clock to show that
+//     the checker then catches stale lease reads.
+//   - membership.go: membership changes. Options.Voters and Options.Learners
+//     shape the initial configuration, with which every node, member or not,
+//     is bootstrapped; Cluster.ProposeConfChange proposes a target at a node.
+//     The cluster follows the configuration along the committed log, so that
+//     a snapshot, and the storage's compaction point, record the
+//     configuration at their index; liveness waits for the members of the
+//     committed configuration only (MembersApplied). The safety checks are
+//     the same with or without changes.
 //   - trace.go: the trace, kept as plain structs in a ring and formatted only
 //     for a failure report or a replay; Violation, the error of a failed run.
 //   - cluster.go, faults.go: the Cluster API for scenario tests (NewCluster,
 //     RunFor, RunUntil, Propose, Partition, Isolate, Cut, Heal, Crash,
 //     Restart, SetDropRate, SetDupRate, SetDelay, SetFsync,
-//     TransferLeadership, Campaign, and read-only views).
+//     TransferLeadership, Campaign, ReadIndex, ReadResult,
+//     ProposeConfChange, and read-only views).
 //   - chaos.go: Run, the randomized driver. From the seed it draws the
 //     cluster size (3, 5 or 7) and, with Options.VaryCoreConfig, the core's
 //     election timeout, PreVote, CheckQuorum and flow-control limits; then for
 //     Options.Duration (200 s) it injects random faults (partitions, cuts,
 //     crashes and restarts, loss, duplication, network and disk latency,
 //     leadership transfers, forced campaigns, and crashes timed to land
-//     during a snapshot's save or fetch or between the steps of an install)
-//     and proposes unique payloads; then it heals everything, restarts every
+//     during a snapshot's save or fetch or between the steps of an install),
+//     proposes unique payloads and issues reads, safe and lease, mostly at
+//     a node that believes it leads; then it heals everything, restarts every
 //     node and requires a fresh proposal applied on all nodes, including any
 //     that must catch up by installing a snapshot, within
 //     Options.LivenessTimeout (30 s). With VaryCoreConfig it also draws
 //     SnapshotEvery (never, in a fifth of the seeds), CompactMargin and the
-//     snapshot transfer rate.
+//     snapshot transfer rate, and, in a quarter of the seeds, membership
+//     changes (Options.MembershipChanges): a pool of five IDs of which one to
+//     five start as voters and some of the rest as learners, and, among the
+//     faults, random changes at the leader (add, remove or promote a voter,
+//     the leader included; add or remove a learner).
 //
 // # What it never does
 //
@@ -77,8 +98,8 @@
 // random choice is drawn, in event order, from PCG generators (math/rand/v2)
 // seeded by Options.Seed, so a run is a pure function of its Options, and
 // tracing a run does not change it (a run with SnapshotEvery 0 draws no
-// random number for snapshots). It does not model membership changes, disk
-// corruption or torn writes: a Ready's writes, a snapshot's save and a fetch
+// random number for snapshots, one without MembershipChanges none for
+// membership). It does not model disk corruption or torn writes: a Ready's writes, a snapshot's save and a fetch
 // complete entirely or, if the node crashes first, not at all, and a
 // compaction is durable at once. A snapshot's payload is not bytes but the
 // state machine's hash; its size only sets how long saving and fetching

@@ -112,6 +112,9 @@ func (c *Cluster) handleReady(n *node, rd core.Ready) {
 	if n.role == core.RoleLeader {
 		c.checkLeaderComplete(n)
 	}
+	if len(rd.ReadStates) > 0 && c.err == nil {
+		c.onReadStates(n, rd.ReadStates)
+	}
 	if c.err != nil {
 		return
 	}

@@ -35,6 +35,8 @@ const (
 	evSnapSaved
 	// evSnapFetched completes fetch id of incarnation gen of node.
 	evSnapFetched
+	// evRead issues the next random read (chaos).
+	evRead
 )
 
 var eventKindNames = [...]string{
@@ -51,6 +53,7 @@ var eventKindNames = [...]string{
 	evCrash:       "crash",
 	evSnapSaved:   "snapshot-saved",
 	evSnapFetched: "snapshot-fetched",
+	evRead:        "read",
 }
 
 func (k eventKind) String() string { return eventKindNames[k] }

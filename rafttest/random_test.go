@@ -108,6 +108,9 @@ func replay(t *testing.T, seed uint64) {
 		seed, o.Nodes, o.ElectionTick, !o.DisablePreVote, !o.DisableCheckQuorum, o.MaxInflightMsgs, o.MaxInflightBytes,
 		o.MaxBatchEntries, o.MaxBatchBytes, o.MaxApplyBytes, o.MaxUncommittedBytes, o.FaultInterval,
 		o.SnapshotEvery, o.CompactMargin, o.SnapshotByteTime)
+	if o.MembershipChanges {
+		t.Logf("membership changes among %d nodes, starting with %d voters and %d learners", o.Nodes, o.Voters, o.Learners)
+	}
 	t.Logf("stats: %+v", res.Stats)
 	if err != nil {
 		var v *Violation

@@ -181,7 +181,7 @@ func (c *Cluster) maybeSnapshot(n *node) {
 	idx := n.applied
 	base := n.durable.at(max(idx, n.durable.off)) // durable: the core applies only durable entries
 	s := &snapshot{
-		meta:  raftpb.SnapshotMeta{Index: idx, Term: base.term, ConfState: c.conf.Clone()},
+		meta:  raftpb.SnapshotMeta{Index: idx, Term: base.term, ConfState: c.confAt(idx).Clone()},
 		state: n.smHash,
 		chain: base.chain,
 		size:  payloadSize(idx),
@@ -237,6 +237,9 @@ func (c *Cluster) compactLog(n *node, index uint64) {
 			to-1, latest.meta.Index)
 		return
 	}
+	// The storage's snapshot at the compaction point records the
+	// configuration there, where a restart starts following the log.
+	n.store.SetConfState(c.confAt(to - 1))
 	if err := n.store.Compact(to - 1); err != nil {
 		c.failf(n.id, "storage", "compact %d: %v", to-1, err)
 		return

@@ -38,15 +38,19 @@ const (
 	trCampaign
 	trUnreachable
 	trPhase
-	trSnapTake   // a: index, b: term, c: save time
-	trSnapSaved  // a: index, b: term
-	trCompact    // a: new first index, b: snapshot index
-	trSnapSwitch // a, b: snapshot index and term; note: install or restart
-	trFetchStart // a, b: snapshot index and term, c: sender; f: seconds
-	trFetched    // a, b: snapshot index and term, c: sender
-	trFetchAbort // a, b: snapshot index and term of the MsgSnap
-	trFetchFail  // a, b: snapshot index and term, c: sender
-	trSnapStall  // a: the follower
+	trSnapTake      // a: index, b: term, c: save time
+	trSnapSaved     // a: index, b: term
+	trCompact       // a: new first index, b: snapshot index
+	trSnapSwitch    // a, b: snapshot index and term; note: install or restart
+	trFetchStart    // a, b: snapshot index and term, c: sender; f: seconds
+	trFetched       // a, b: snapshot index and term, c: sender
+	trFetchAbort    // a, b: snapshot index and term of the MsgSnap
+	trFetchFail     // a, b: snapshot index and term, c: sender
+	trSnapStall     // a: the follower
+	trRead          // a: read context, b: 1 for a lease read, c: index known committed; note: refusal
+	trReadState     // a: read context, b: read index
+	trConfChange    // a: index of the entry; b, c: target voters and learners (idMask)
+	trConfCommitted // a: index of the entry; b, c, node: voters, outgoing voters, learners (idMask)
 )
 
 // traceRec is one line of the trace, kept as plain values: a run records
@@ -146,6 +150,23 @@ func (r *traceRec) String() string {
 		s = fmt.Sprintf("n%d failed to fetch snapshot %d/%d from n%d: %s", r.node, r.b, r.a, r.c, r.note)
 	case trSnapStall:
 		s = fmt.Sprintf("n%d reports its snapshot to n%d failed (stalled)", r.node, r.a)
+	case trRead:
+		mode := "safe"
+		if r.b == 1 {
+			mode = "lease"
+		}
+		s = fmt.Sprintf("n%d read #%d (%s) with %d known committed", r.node, r.a, mode, r.c)
+		if r.note != "" {
+			s += " refused: " + r.note
+		}
+	case trReadState:
+		s = fmt.Sprintf("n%d read #%d released at index %d", r.node, r.a, r.b)
+	case trConfChange:
+		s = fmt.Sprintf("n%d CONF CHANGE to voters %s learners %s proposed at %d", r.node, maskIDs(r.b),
+			maskIDs(r.c), r.a)
+	case trConfCommitted:
+		s = fmt.Sprintf("configuration at %d committed: voters %s outgoing %s learners %s", r.a, maskIDs(r.b),
+			maskIDs(r.c), maskIDs(r.node))
 	default:
 		s = fmt.Sprintf("trace kind %d", r.kind)
 	}

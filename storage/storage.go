@@ -28,8 +28,10 @@ var (
 // Concurrency: the core calls these methods from the goroutine that owns it;
 // an implementation shared with a writer goroutine must synchronize itself.
 type LogReader interface {
-	// InitialState returns the durable HardState and the configuration in
-	// force at the end of the durable log.
+	// InitialState returns the durable HardState and the configuration at
+	// the start of the log: the latest snapshot's, or the one the group was
+	// bootstrapped with. The core replays the configuration entries of the
+	// log after it.
 	InitialState() (raftpb.HardState, raftpb.ConfState, error)
 	// Entries returns the entries in [lo, hi), stopping once their total
 	// Size would exceed maxBytes but always returning at least one entry when

@@ -76,6 +76,14 @@ type Config struct {
 	// DisableCheckQuorum turns off leader step-down when no quorum has been
 	// heard from within an election timeout. On by default.
 	DisableCheckQuorum bool
+	// LeaseTicks is how long, in ticks, a leader's lease lasts from the tick
+	// at which it sent a heartbeat round that a quorum acknowledged; lease
+	// reads (ReadIndex with lease) are answered without a round while it
+	// lasts. Zero means 9/10 of ElectionTick (rounded down, at least 1); it
+	// must be below ElectionTick. The margin ElectionTick-LeaseTicks is
+	// what clock-rate drift between nodes may consume; see ReadIndex. With
+	// DisableCheckQuorum no lease is ever used.
+	LeaseTicks int
 
 	// Logger receives protocol events; nil discards them.
 	Logger *slog.Logger
@@ -93,6 +101,12 @@ func (c *Config) validate() error {
 	}
 	if c.HeartbeatTick < 0 || c.HeartbeatTick >= c.ElectionTick {
 		return fmt.Errorf("core: HeartbeatTick %d must be in [1, ElectionTick)", c.HeartbeatTick)
+	}
+	if c.LeaseTicks == 0 {
+		c.LeaseTicks = max(c.ElectionTick*9/10, 1)
+	}
+	if c.LeaseTicks < 0 || c.LeaseTicks >= c.ElectionTick {
+		return fmt.Errorf("core: LeaseTicks %d must be in [1, ElectionTick)", c.LeaseTicks)
 	}
 	if c.Storage == nil {
 		return errors.New("core: config Storage is required")

@@ -8,6 +8,7 @@ import (
 // Tick advances the core's logical clock by one tick. The runtime calls it
 // at a fixed interval; ElectionTick and HeartbeatTick are counted in ticks.
 func (r *Raft) Tick() {
+	r.read.now++
 	switch r.role {
 	case RoleLeader:
 		r.tickLeader()
@@ -22,14 +23,16 @@ func (r *Raft) Tick() {
 func (r *Raft) tickElection() {
 	r.electionElapsed++
 	if r.promotable() && r.electionElapsed >= r.randomizedElectionTimeout {
-		r.electionElapsed = 0
+		// startElection restarts the timer; it must see the elapsed time
+		// to tell that the leader lease has run out (carryLease).
 		r.startElection(false)
 	}
 }
 
 // promotable reports whether this node may become leader: it must be a voter
-// of the configuration it knows.
-func (r *Raft) promotable() bool { return r.trk.IsVoter(r.id) }
+// of the configuration it knows, or still be needed as one until the
+// configuration entries that removed it commit (membership.go).
+func (r *Raft) promotable() bool { return r.trk.IsVoter(r.id) || r.removalUncommitted() }
 
 // Campaign starts an election now (with pre-vote unless disabled), as if the
 // election timeout had elapsed. It fails on a node that cannot be leader.
@@ -50,6 +53,8 @@ func (r *Raft) resetRandomizedElectionTimeout() {
 // reset prepares the node for a role in term: the vote is kept only within
 // the same term, timers restart and leader-only state is cleared.
 func (r *Raft) reset(term uint64) {
+	r.carryLease()
+	r.read.resetTerm()
 	if r.term != term {
 		r.term = term
 		r.vote = raftpb.None
@@ -61,6 +66,7 @@ func (r *Raft) reset(term uint64) {
 	r.leadTransferee = raftpb.None
 	r.uncommittedSize = 0
 	r.trk.ResetVotes()
+	r.dropRetained()
 }
 
 func (r *Raft) becomeFollower(term, lead uint64) {
@@ -75,6 +81,7 @@ func (r *Raft) becomeFollower(term, lead uint64) {
 func (r *Raft) becomePreCandidate() {
 	// The term does not change, so a failed pre-vote leaves no trace on the
 	// group; only the election timer and the votes restart.
+	r.carryLease()
 	r.trk.ResetVotes()
 	r.lead = raftpb.None
 	r.electionElapsed = 0
@@ -132,7 +139,7 @@ func (r *Raft) electionWon() {
 // that would win such a vote in the next term. Term checks ran in Step.
 func (r *Raft) handleVoteRequest(m raftpb.Message) {
 	canVote := r.vote == m.From ||
-		(r.vote == raftpb.None && r.lead == raftpb.None) ||
+		(r.vote == raftpb.None && r.lead == raftpb.None && (m.Transfer || !r.inLeaderLease(m.Type))) ||
 		(m.Type == raftpb.MsgPreVote && m.Term > r.term)
 	resp := raftpb.Message{To: m.From, Type: raftpb.MsgVoteResp}
 	if m.Type == raftpb.MsgPreVote {
@@ -144,6 +151,7 @@ func (r *Raft) handleVoteRequest(m raftpb.Message) {
 		resp.Term = m.Term
 		if m.Type == raftpb.MsgVote {
 			r.electionElapsed = 0
+			r.leaseKept = false // voting ends any lease this node honoured
 			r.vote = m.From
 		}
 	} else {

@@ -46,7 +46,8 @@ func (r *Raft) handleHeartbeat(m raftpb.Message) {
 	r.heardFromLeader(m.From)
 	// The leader caps Commit at what it knows we hold, so this is safe.
 	r.log.commitTo(min(m.Commit, r.log.lastIndex()))
-	r.send(raftpb.Message{To: m.From, Type: raftpb.MsgHeartbeatResp})
+	// Echo the round so the leader can count this towards its reads.
+	r.send(raftpb.Message{To: m.From, Type: raftpb.MsgHeartbeatResp, Context: m.Context})
 }
 
 // handleSnapshot installs a snapshot that covers entries this log lacks and
@@ -73,7 +74,7 @@ func (r *Raft) restore(s raftpb.SnapshotMeta) bool {
 		r.log.commitTo(s.Index)
 		return false
 	}
-	if err := r.trk.ApplyConf(s.ConfState, s.Index); err != nil {
+	if err := r.restoreConf(s.ConfState, s.Index); err != nil {
 		r.logger.Error("rejecting snapshot with invalid configuration", "err", err)
 		return false
 	}

@@ -20,13 +20,17 @@ func (r *Raft) becomeLeader() {
 		// Reachable until the first check-quorum round says otherwise.
 		pr.RecentActive = true
 	}
-	self := r.trk.Progress[r.id]
-	self.BecomeReplicate()
-	self.MaybeUpdate(r.log.durableIndex())
+	// A leader its latest configuration removed has no Progress: it counts
+	// in no quorum (membership.go).
+	if self := r.trk.Progress[r.id]; self != nil {
+		self.BecomeReplicate()
+		self.MaybeUpdate(r.log.durableIndex())
+	}
 	r.logger.Info("became leader", "term", r.term, "last", last)
 	// An entry of the new term lets entries of earlier terms commit (Raft
 	// §5.4.2): a leader never commits an older entry by counting replicas.
-	r.appendEntries([]raftpb.Entry{{Type: raftpb.EntryNoop}})
+	r.appendEntries([]raftpb.Entry{r.firstEntryOfTerm()})
+	r.read.startLeading(r.log.lastIndex())
 }
 
 func (r *Raft) tickLeader() {
@@ -34,6 +38,7 @@ func (r *Raft) tickLeader() {
 	r.electionElapsed++
 	if r.electionElapsed >= r.cfg.ElectionTick {
 		r.electionElapsed = 0
+		r.maybeDropRetained()
 		if !r.cfg.DisableCheckQuorum {
 			if !r.trk.QuorumActive() {
 				r.logger.Warn("stepping down: no quorum heard within election timeout", "term", r.term)
@@ -49,6 +54,9 @@ func (r *Raft) tickLeader() {
 		if r.leadTransferee != raftpb.None {
 			r.logger.Info("leadership transfer timed out", "to", r.leadTransferee, "term", r.term)
 			r.leadTransferee = raftpb.None
+			// A MsgTimeoutNow may still be in flight; the election it
+			// starts ignores leases (readindex.go).
+			r.read.leaseRevoked = true
 		}
 	}
 	if r.heartbeatElapsed >= r.cfg.HeartbeatTick {
@@ -185,7 +193,11 @@ func (r *Raft) sendSnapshot(to uint64, pr *tracker.Progress) bool {
 	return true
 }
 
+// bcastHeartbeat sends a heartbeat round. Every round carries a new
+// sequence in Context, which followers echo, so that the acknowledgements
+// confirm the reads waiting for it and renew the lease (readindex.go).
 func (r *Raft) bcastHeartbeat() {
+	seq := r.startReadRound()
 	for _, id := range r.trk.IDs() {
 		if id == r.id {
 			continue
@@ -194,7 +206,7 @@ func (r *Raft) bcastHeartbeat() {
 		pr := r.trk.Progress[id]
 		commit := min(pr.Match, r.log.committed)
 		pr.SentCommit = max(pr.SentCommit, commit)
-		r.send(raftpb.Message{To: id, Type: raftpb.MsgHeartbeat, Commit: commit})
+		r.send(raftpb.Message{To: id, Type: raftpb.MsgHeartbeat, Commit: commit, Context: seq})
 	}
 }
 
@@ -206,6 +218,7 @@ func (r *Raft) maybeCommit() bool {
 		return false
 	}
 	r.log.commitTo(c)
+	r.releaseDeferredReads()
 	return true
 }
 
@@ -241,6 +254,7 @@ func (r *Raft) handleAppendResponse(m raftpb.Message) {
 	}
 	if r.maybeCommit() {
 		r.bcastAppend()
+		r.onCommitAdvanced()
 	} else {
 		r.sendAppend(m.From, pr.SentCommit < r.log.committed)
 	}
@@ -273,6 +287,7 @@ func (r *Raft) handleHeartbeatResponse(m raftpb.Message) {
 	}
 	pr.RecentActive = true
 	pr.ProbeSent = false
+	r.onHeartbeatAck(m.From, m.Context)
 	if pr.State == tracker.StateReplicate && pr.Inflights.Full() {
 		pr.Inflights.FreeFirstOne()
 	}

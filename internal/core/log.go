@@ -34,6 +34,11 @@ type raftLog struct {
 	maxApplyingBytes uint64
 	applyingBytes    uint64
 	applyMarks       []applyMark
+
+	// onAppend, when set, sees every batch of entries just appended:
+	// ents[0].Index is where the log was cut if it held entries there. The
+	// core follows configuration entries through it (membership.go).
+	onAppend func(ents []raftpb.Entry)
 }
 
 // applyMark is one batch of committed entries handed out: its last index
@@ -182,6 +187,9 @@ func (l *raftLog) append(ents []raftpb.Entry) uint64 {
 		panic(fmt.Sprintf("core: append after %d is below committed %d", after, l.committed))
 	}
 	l.unstable.truncateAndAppend(ents)
+	if l.onAppend != nil {
+		l.onAppend(ents)
+	}
 	return l.lastIndex()
 }
 

@@ -65,6 +65,18 @@ type Raft struct {
 	prevHardState raftpb.HardState
 	prevSoftState SoftState
 
+	// leaseKept makes a node that no longer knows a leader keep refusing
+	// votes as if it did, until electionElapsed reaches the election
+	// timeout: set when it forgets a leader it heard within the timeout
+	// (a forced campaign, a higher term learned from a response), and on
+	// a restart, which may have forgotten one. The leader's lease reads
+	// rely on it (readindex.go).
+	leaseKept bool
+	// read is the read-index and lease bookkeeping (readindex.go).
+	read readOnly
+	// conf follows the configuration entries of the log (membership.go).
+	conf membership
+
 	cfg    Config
 	logger *slog.Logger
 }
@@ -91,9 +103,10 @@ func New(cfg Config) (*Raft, error) {
 		cfg:    cfg,
 		logger: cfg.Logger.With("node", cfg.ID),
 	}
-	if err := r.trk.ApplyConf(cs, log.lastIndex()); err != nil {
-		return nil, fmt.Errorf("core: initial configuration: %w", err)
+	if err := r.initConf(cs, hs.Commit); err != nil {
+		return nil, err
 	}
+	log.onAppend = r.onLogAppend
 	if !hs.IsEmpty() {
 		if hs.Commit < log.committed || hs.Commit > log.lastIndex() {
 			return nil, fmt.Errorf("core: hard state commit %d outside log [%d, %d]",
@@ -111,6 +124,10 @@ func New(cfg Config) (*Raft, error) {
 	r.durableTerm, r.durableVote = r.term, r.vote
 	r.prevHardState = r.hardState()
 	r.becomeFollower(r.term, 0)
+	// This node may have acknowledged a leader's heartbeat just before it
+	// stopped, and that leader may be serving lease reads on the strength
+	// of it: honour the lease as if the leader had just been heard.
+	r.leaseKept = hs.Term > 0 && !cfg.DisableCheckQuorum
 	r.prevSoftState = r.softState()
 	r.logger.Info("raft core started", "term", r.term, "commit", log.committed,
 		"applied", log.applied, "last", log.lastIndex(), "conf", r.trk.Voters.String())
@@ -162,10 +179,11 @@ func supersedes(m, prev raftpb.Message) bool {
 //
 // Concurrency: owner goroutine only, like every Raft method.
 func (r *Raft) HasReady() bool {
-	if r.softState() != r.prevSoftState || r.hardState() != r.prevHardState {
+	if r.softState() != r.prevSoftState || r.hardState() != r.prevHardState ||
+		r.conf.version != r.conf.readyVersion {
 		return true
 	}
-	if len(r.msgs) > 0 || len(r.msgsAfterPersist) > 0 {
+	if len(r.msgs) > 0 || len(r.msgsAfterPersist) > 0 || len(r.read.states) > 0 {
 		return true
 	}
 	if r.log.unstable.nextSnapshot() != nil || len(r.log.unstable.nextEntries()) > 0 {
@@ -186,6 +204,11 @@ func (r *Raft) Ready() Ready {
 		rd.HardState = hs
 		r.prevHardState = hs
 	}
+	if r.conf.version != r.conf.readyVersion {
+		cs := r.trk.ConfState()
+		rd.ConfState = &cs
+		r.conf.readyVersion = r.conf.version
+	}
 	rd.logEpoch = r.log.unstable.epoch
 	rd.Snapshot = r.log.unstable.nextSnapshot()
 	rd.Entries = r.log.unstable.nextEntries()
@@ -199,6 +222,7 @@ func (r *Raft) Ready() Ready {
 	}
 	rd.Messages, r.msgs = r.msgs, nil
 	rd.MessagesAfterPersist, r.msgsAfterPersist = r.msgsAfterPersist, nil
+	rd.ReadStates, r.read.states = r.read.states, nil
 	return rd
 }
 
@@ -220,6 +244,7 @@ func (r *Raft) Advance(rd Ready) {
 	if self := r.trk.Progress[r.id]; r.role == RoleLeader && self != nil {
 		if self.MaybeUpdate(r.log.durableIndex()) && r.maybeCommit() {
 			r.bcastAppend()
+			r.onCommitAdvanced()
 		}
 	}
 }

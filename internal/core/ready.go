@@ -44,6 +44,18 @@ type Ready struct {
 	// Entries and HardState (and those of every earlier Ready) are durable.
 	MessagesAfterPersist []raftpb.Message
 
+	// ConfState, when non-nil, is the configuration now in effect here (a
+	// copy): it changed since the previous Ready, because a configuration
+	// entry was appended or truncated away, a snapshot was restored or
+	// ResetConf was called. It takes effect with this Ready; the runtime may
+	// update its view of the members (whom to connect to) from it.
+	ConfState *raftpb.ConfState
+
+	// ReadStates are reads (see Raft.ReadIndex) whose read index is known:
+	// the runtime serves each once its state machine has applied up to
+	// ReadState.Index. They depend on nothing this Ready persists.
+	ReadStates []ReadState
+
 	// logEpoch is the unstable log's rewrite epoch when the Ready was taken.
 	logEpoch uint64
 }

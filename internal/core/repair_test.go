@@ -49,6 +49,7 @@ func TestLogRepairConflictHint(t *testing.T) {
 			term := max(slices.Max(tc.leader), slices.Max(tc.follower))
 			nw := newNetworkWithLogs(t, raftpb.ConfState{Voters: []uint64{1, 2, 3}},
 				map[uint64][]uint64{1: tc.leader, 2: tc.follower, 3: tc.leader}, term, 3)
+			nw.expireLease(2, 3) // restarted nodes honour a lease they may have promised
 			nw.campaign(1)
 			nw.requireRole(1, RoleLeader, term+1)
 			nw.requireSameLogs(1)
@@ -256,7 +257,7 @@ func TestLogRepairAfterDivergentLeaders(t *testing.T) {
 	nw.stabilize()
 
 	nw.restart(3)
-	nw.expireLease(5)
+	nw.expireLease(3, 5)
 	nw.campaign(4)
 	nw.requireRole(4, RoleLeader, 4)
 	if got, want := nw.node(4).log.committed, uint64(123); got != want {

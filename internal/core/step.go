@@ -31,6 +31,11 @@ func buildHandlers() (t [numRoles][raftpb.NumMessageTypes]stepFunc) {
 	t[RoleLeader][raftpb.MsgAppResp] = (*Raft).handleAppendResponse
 	t[RoleLeader][raftpb.MsgHeartbeatResp] = (*Raft).handleHeartbeatResponse
 	t[RoleLeader][raftpb.MsgSnapStatus] = (*Raft).handleSnapStatus
+	t[RoleLeader][raftpb.MsgReadIndex] = (*Raft).handleReadIndex
+	for _, role := range []Role{RoleFollower, RoleLearner, RolePreCandidate, RoleCandidate} {
+		t[role][raftpb.MsgReadIndex] = (*Raft).rejectReadIndex
+		t[role][raftpb.MsgReadIndexResp] = (*Raft).handleReadIndexResp
+	}
 	return t
 }
 
@@ -133,12 +138,23 @@ func (r *Raft) stepHigherTerm(m *raftpb.Message) bool {
 }
 
 // inLeaderLease reports whether this node heard from a leader (or, as
-// leader, from a quorum) within the last election timeout.
+// leader, from a quorum) within the last election timeout, or keeps a lease
+// it may have promised (leaseKept).
 func (r *Raft) inLeaderLease(t raftpb.MessageType) bool {
 	if t == raftpb.MsgVote && r.cfg.DisableCheckQuorum {
 		return false
 	}
-	return r.lead != raftpb.None && r.electionElapsed < r.cfg.ElectionTick
+	return (r.lead != raftpb.None || r.leaseKept) && r.electionElapsed < r.cfg.ElectionTick
+}
+
+// carryLease runs before the node forgets its leader or restarts its
+// election timer: a follower that was still honouring a leader's lease keeps
+// honouring it for the rest of the timeout, counted anew (conservatively)
+// from now. Without this, a forced campaign or a higher term learned from a
+// stray response would let the node vote for another leader while the old
+// one still serves lease reads on its acknowledgement.
+func (r *Raft) carryLease() {
+	r.leaseKept = !r.cfg.DisableCheckQuorum && r.role != RoleLeader && r.inLeaderLease(raftpb.MsgVote)
 }
 
 func (r *Raft) stepLowerTerm(m *raftpb.Message) {
@@ -153,5 +169,12 @@ func (r *Raft) stepLowerTerm(m *raftpb.Message) {
 		// Answer so that a pre-candidate with an old term learns ours and
 		// stops campaigning.
 		r.send(raftpb.Message{To: m.From, Type: raftpb.MsgPreVoteResp, Reject: true})
+	case raftpb.MsgVote:
+		// Likewise for a candidate with an old term. Configurations can
+		// differ while a change is under way: the candidate may need this
+		// node's vote while this node, in an older configuration, never
+		// asks it for one, so without the answer it would campaign below
+		// this node's term for ever.
+		r.send(raftpb.Message{To: m.From, Type: raftpb.MsgVoteResp, Reject: true})
 	}
 }

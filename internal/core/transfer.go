@@ -15,7 +15,8 @@ func (r *Raft) TransferLeadership(to uint64) error {
 	if r.role != RoleLeader {
 		return ErrNotLeader
 	}
-	if to == r.id || !r.trk.IsVoter(to) {
+	// A voter of the outgoing half only is being removed: it must not lead.
+	if to == r.id || !r.isIncomingVoter(to) {
 		return fmt.Errorf("%w: %d cannot take leadership", ErrUnknownPeer, to)
 	}
 	r.leadTransferee = to

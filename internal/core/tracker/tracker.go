@@ -25,7 +25,8 @@ type ProgressTracker struct {
 	Progress map[uint64]*Progress
 	Votes    map[uint64]bool
 
-	ids              []uint64 // every member, sorted
+	ids              []uint64 // every member and retained peer, sorted
+	retained         map[uint64]struct{}
 	maxInflight      int
 	maxInflightBytes uint64
 }
@@ -46,8 +47,46 @@ func NewProgressTracker(maxInflight int, maxInflightBytes uint64) *ProgressTrack
 }
 
 // ApplyConf replaces the configuration with cs. Peers that stay keep their
-// Progress; new peers start probing at lastIndex+1; removed peers are dropped.
+// Progress; new peers start probing at lastIndex+1; peers that leave, and
+// retained ones, are dropped.
 func (t *ProgressTracker) ApplyConf(cs raftpb.ConfState, lastIndex uint64) error {
+	return t.applyConf(cs, lastIndex, false)
+}
+
+// ApplyConfRetaining is ApplyConf, except that peers leaving the
+// configuration are retained: they keep their Progress, marked IsLearner,
+// and stay in IDs, so that a leader goes on replicating to them until they
+// have learnt of their removal, but no quorum counts them. IsRetained tells
+// them apart; DropRetained or the next ApplyConf forgets them.
+func (t *ProgressTracker) ApplyConfRetaining(cs raftpb.ConfState, lastIndex uint64) error {
+	return t.applyConf(cs, lastIndex, true)
+}
+
+// IsRetained reports whether id is a peer ApplyConfRetaining kept after it
+// left the configuration.
+func (t *ProgressTracker) IsRetained(id uint64) bool {
+	_, ok := t.retained[id]
+	return ok
+}
+
+// DropRetained forgets every retained peer.
+func (t *ProgressTracker) DropRetained() {
+	if len(t.retained) == 0 {
+		return
+	}
+	ids := make([]uint64, 0, len(t.ids))
+	for _, id := range t.ids {
+		if _, ok := t.retained[id]; ok {
+			delete(t.Progress, id)
+		} else {
+			ids = append(ids, id)
+		}
+	}
+	t.ids = ids
+	clear(t.retained)
+}
+
+func (t *ProgressTracker) applyConf(cs raftpb.ConfState, lastIndex uint64, retain bool) error {
 	incoming := quorum.MajorityConfig{}
 	for _, id := range cs.Voters {
 		incoming[id] = struct{}{}
@@ -76,17 +115,32 @@ func (t *ProgressTracker) ApplyConf(cs raftpb.ConfState, lastIndex uint64) error
 	for id := range learners {
 		members[id] = struct{}{}
 	}
-	t.ids = t.ids[:0]
+	retained := map[uint64]struct{}{}
+	if retain {
+		for id := range t.Progress {
+			if _, ok := members[id]; !ok {
+				retained[id] = struct{}{}
+			}
+		}
+	}
+	t.retained = retained
+	// A fresh slice: a caller may still be ranging over the old one.
+	t.ids = make([]uint64, 0, len(members)+len(retained))
 	for id := range members {
 		t.ids = append(t.ids, id)
 	}
+	for id := range retained {
+		t.ids = append(t.ids, id)
+		t.Progress[id].IsLearner = true
+	}
 	slices.Sort(t.ids)
 	for id := range t.Progress {
-		if _, ok := members[id]; !ok {
+		_, member := members[id]
+		if _, kept := retained[id]; !member && !kept {
 			delete(t.Progress, id)
 		}
 	}
-	for _, id := range t.ids {
+	for id := range members {
 		_, learner := learners[id]
 		if pr, ok := t.Progress[id]; ok {
 			pr.IsLearner = learner
@@ -110,8 +164,9 @@ func (t *ProgressTracker) ConfState() raftpb.ConfState {
 	return cs
 }
 
-// IDs returns every member, voters and learners, in ascending order. The
-// slice is owned by the tracker and valid until the next ApplyConf.
+// IDs returns every member, voters and learners, and every retained peer,
+// in ascending order. The slice is owned by the tracker and must not be
+// modified; a configuration change replaces it rather than rewriting it.
 func (t *ProgressTracker) IDs() []uint64 { return t.ids }
 
 // IsVoter reports whether id votes in either half of the configuration.
