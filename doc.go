@@ -83,6 +83,29 @@
 // whole committed log is re-applied from the start, so such a state
 // machine starts empty.
 //
+// # Membership, leadership and reads
+//
+// Membership changes (Node.AddPeer, RemovePeer, ChangePeers, AddLearners,
+// RemoveLearners, PromoteLearner) run on the leader, one at a time: a new
+// voter first joins as a learner and catches up (CatchupMarginEntries,
+// CatchupTimeout), then the core passes through a joint configuration and
+// leaves it by itself. Configuration entries take effect when appended and
+// carry the members' addresses, which each group keeps in a durable
+// address book (DataDir/groups/<id>/peers) and in every snapshot, so that
+// members added later stay reachable after restarts and compaction. The
+// apply loop follows the configuration entries it applies: that is the
+// configuration snapshots record and OnConfigurationCommitted reports.
+// TransferLeadershipTo moves leadership; ResetPeers is the unsafe recovery
+// from the permanent loss of a majority. The admin service
+// (internal/adminrpc) exposes all of it to raftctl and cli.Service on the
+// raft port.
+//
+// Node.ReadIndex is the linearizable read barrier (SOFAJRaft's
+// ReadOnlyService): the core confirms leadership with a heartbeat round
+// shared by every read waiting (or trusts its lease, ReadLease), the
+// runtime waits for the apply loop to reach the read index. Reads on
+// followers and learners ask the leader for the index.
+//
 // # Concurrency
 //
 // Every exported method of NodeHost, Node and Future is safe for

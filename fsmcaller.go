@@ -57,8 +57,10 @@ type fsmCaller struct {
 	it      Iterator // owned by the running apply worker
 	shut    bool     // OnShutdown was called; owned by the running apply worker
 	// lastIndex and lastTerm are the last entry applied (or loaded from a
-	// snapshot); owned by the running apply worker.
+	// snapshot), and conf the configuration as of it (what snapshots
+	// record); owned by the running apply worker.
 	lastIndex, lastTerm uint64
+	conf                raftpb.ConfState
 }
 
 func (f *fsmCaller) sched() *schedState { return &f.state }
@@ -187,6 +189,7 @@ func (f *fsmCaller) applyEntries(item *applyItem) uint64 {
 	}
 	last := &item.ents[done-1]
 	f.lastIndex, f.lastTerm = last.Index, last.Term
+	f.applyConfEntries(item.ents[:done])
 	return last.Index
 }
 

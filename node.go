@@ -36,16 +36,13 @@ type Node struct {
 	addrs  atomic.Pointer[map[uint64]string]
 	addrMu sync.Mutex
 	book   *storage.AddressBook
-	conf   Configuration
 	log    *slog.Logger
 	state  schedState
 	fsm    *fsmCaller
 	// snaps holds the group's snapshots; snapper is the state machine's
-	// Snapshotter, nil if it has none. confState is the membership that
-	// snapshots record.
-	snaps     *storage.FileSnapshots
-	snapper   Snapshotter
-	confState raftpb.ConfState
+	// Snapshotter, nil if it has none.
+	snaps   *storage.FileSnapshots
+	snapper Snapshotter
 
 	mu        sync.Mutex // guards in, taskBytes and the done flags of jobs
 	in        inbox
@@ -60,6 +57,9 @@ type Node struct {
 	snapBusy atomic.Int64  // snapshot saves and fetches running (goSnapshot)
 	final    atomic.Pointer[Status]
 	appliedW appliedWaiters // wakes waitApplied as the apply loop advances
+	reads    readWaiters    // ReadIndex calls waiting for the core's answer
+	confW    confWatch      // the configuration the apply loop has applied
+	changing atomic.Bool    // a membership change runs (one at a time)
 
 	w runState // owned by the raft worker running the group
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"path"
 
+	"github.com/raftkit/raftkit/raftpb"
 	"github.com/raftkit/raftkit/storage"
 )
 
@@ -103,4 +104,24 @@ func (n *Node) learnSnapshotAddrs(dir string) error {
 		return fmt.Errorf("reading the snapshot's address book: %w", err)
 	}
 	return n.mergeAddrs(addrs)
+}
+
+// learnEntryAddrs learns the addresses that configuration entries among
+// ents carry; raft worker only. An entry that does not decode is left to
+// the core, which refuses to apply it.
+func (n *Node) learnEntryAddrs(ents []raftpb.Entry) {
+	for i := range ents {
+		if ents[i].Type != raftpb.EntryConfChange {
+			continue
+		}
+		var cc raftpb.ConfChange
+		if cc.Unmarshal(ents[i].Data) != nil || len(cc.Addrs) == 0 {
+			continue
+		}
+		add := make(map[uint64]string, len(cc.Addrs))
+		for _, a := range cc.Addrs {
+			add[a.ID] = a.Addr
+		}
+		n.learnAddrs(add)
+	}
 }

@@ -15,6 +15,12 @@ func (n *Node) onSoftState(ss core.SoftState) {
 	w := &n.w
 	prev := w.soft
 	w.soft = ss
+	if prev != ss {
+		// The core drops the reads it holds when leadership moves, and a
+		// read forwarded to the old leader may never be answered.
+		n.reads.failAll(&Error{Code: CodeLeaderChanged, Leader: n.addr(ss.Lead),
+			Msg: "leadership changed before the read was confirmed; retry"})
+	}
 	term := w.rn.Term()
 	w.lastTerm = term
 	n.publishView()

@@ -187,8 +187,14 @@ func (n *Node) completeJobs() bool {
 // writes, and hand committed entries to the apply loop.
 func (n *Node) handleReady(rd core.Ready) {
 	w := &n.w
+	// Addresses of members a configuration entry adds are known before
+	// the entry's AppendEntries leave for them.
+	n.learnEntryAddrs(rd.Entries)
 	if rd.SoftState != nil {
 		n.onSoftState(*rd.SoftState)
+	}
+	if len(rd.ReadStates) > 0 {
+		n.onReadStates(rd.ReadStates)
 	}
 	n.send(rd.Messages)
 	rd.Messages = nil

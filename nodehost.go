@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/raftkit/raftkit/internal/adminrpc"
 	"github.com/raftkit/raftkit/internal/core"
 	"github.com/raftkit/raftkit/internal/logmanager"
 	"github.com/raftkit/raftkit/internal/snapcopy"
@@ -88,6 +89,7 @@ func NewNodeHost(opts HostOptions) (*NodeHost, error) {
 	// Transports without services (tests' fakes) simply have no status
 	// service; the error says nothing more.
 	_ = h.RegisterService(StatusService, h.serveStatus)
+	_ = h.RegisterService(adminrpc.Service, adminrpc.NewHandler(h.findAdmin))
 	h.startSnapshots()
 	go h.ticker()
 	h.log.Info("node host started", "addr", h.trans.Addr(), "data", opts.DataDir)
@@ -115,10 +117,8 @@ func (h *NodeHost) StartNode(opts NodeOptions) (*Node, error) {
 	for _, p := range opts.Learners {
 		cs.Learners = append(cs.Learners, p.ID)
 	}
-	n.conf = Configuration{Voters: append([]Peer(nil), opts.Peers...), Learners: append([]Peer(nil), opts.Learners...)}
 	n.fsm = &fsmCaller{n: n, sm: opts.StateMachine}
 	n.snapper, _ = opts.StateMachine.(Snapshotter)
-	n.confState = cs.Clone()
 	n.view.Store(&nodeView{})
 	// Reserve the group before touching its storage: a second StartNode of
 	// a running group must not open (and tidy) the files the first uses.
@@ -138,11 +138,22 @@ func (h *NodeHost) StartNode(opts NodeOptions) (*Node, error) {
 		return nil, &Error{Code: CodeShuttingDown, Msg: "node host closed"}
 	}
 	h.nodes[n.group] = n
-	if last := n.w.snap.last; last.Index > 0 {
+	// The apply loop starts from the configuration at the start of the
+	// log (the snapshot's, or the bootstrap one) and follows the
+	// configuration entries it applies from there.
+	last := n.w.snap.last
+	if last.Index > 0 {
+		cs = last.ConfState
+	}
+	n.fsm.conf = cs.Clone()
+	n.confW.set(cs, last.Index)
+	if last.Index > 0 {
 		n.fsm.enqueue(applyItem{kind: applySnapshotLoad, snap: last})
 	}
-	n.fsm.enqueue(applyItem{kind: applyConfiguration, conf: n.conf})
-	n.log.Info("node started", "voters", cs.Voters, "learners", cs.Learners, "last_index", n.w.rn.Status().LastIndex)
+	n.fsm.enqueue(applyItem{kind: applyConfiguration, conf: n.configuration(cs)})
+	conf := n.w.rn.Status().Config
+	n.log.Info("node started", "voters", conf.Voters, "learners", conf.Learners, "outgoing", conf.VotersOutgoing,
+		"join", opts.Join, "last_index", n.w.rn.Status().LastIndex)
 	return n, nil
 }
 
@@ -193,7 +204,8 @@ func (h *NodeHost) openCore(n *Node, cs raftpb.ConfState) error {
 		// The state machine starts from the latest snapshot, if any.
 		Applied:        snap.Index,
 		DisablePreVote: o.DisablePreVote, DisableCheckQuorum: o.DisableCheckQuorum,
-		Logger: h.log.With("group", o.GroupID), // the core adds "node" itself
+		LeaseTicks: max(int(float64(o.ElectionTicks)*o.LeaseRatio), 1),
+		Logger:     h.log.With("group", o.GroupID), // the core adds "node" itself
 	})
 	if err != nil {
 		return &Error{Code: CodeInvalidArgument, Msg: "starting the raft core", Err: err}

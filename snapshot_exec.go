@@ -120,7 +120,7 @@ func replySnapshot(chs []chan snapshotResult, r snapshotResult) {
 // goroutine of its own so that apply continues meanwhile.
 func (f *fsmCaller) captureSnapshot() {
 	n := f.n
-	meta := raftpb.SnapshotMeta{Index: f.lastIndex, Term: f.lastTerm, ConfState: n.confState.Clone()}
+	meta := raftpb.SnapshotMeta{Index: f.lastIndex, Term: f.lastTerm, ConfState: f.conf.Clone()}
 	var save SnapshotSaveFunc
 	var err error
 	if f.failed.Load() {
@@ -281,6 +281,8 @@ func (f *fsmCaller) loadSnapshot(meta raftpb.SnapshotMeta) uint64 {
 		return 0
 	}
 	f.lastIndex, f.lastTerm = meta.Index, meta.Term
+	f.conf = meta.ConfState.Clone()
+	n.confW.set(f.conf, meta.Index)
 	n.log.Info("snapshot loaded", "index", meta.Index, "term", meta.Term)
 	return meta.Index
 }

@@ -21,10 +21,12 @@ import (
 	"github.com/raftkit/raftkit/transport/tcp"
 )
 
-// benchConfig is what bench runs: n increments of delta, c at a time.
+// benchConfig is what bench runs: n increments of delta (or n gets, with
+// reads), c at a time.
 type benchConfig struct {
 	n, c  int
 	delta int64
+	reads bool
 }
 
 // benchResult is a finished (or interrupted) run.
@@ -44,8 +46,13 @@ func runBench(cl *counter.Client, cfg clientConfig, out io.Writer) error {
 	defer stop()
 	b := cfg.bench
 	c := min(b.c, b.n)
-	fmt.Fprintf(out, "bench: %d increments of %+d (one request and one 16-byte log entry each), %d at a time, group %q on %s\n",
-		b.n, b.delta, c, cfg.group, strings.Join(cfg.peers, ","))
+	if b.reads {
+		fmt.Fprintf(out, "bench: %d gets (%s reads, no log entry), %d at a time, group %q on %s\n",
+			b.n, readModeName(cfg.mode), c, cfg.group, strings.Join(cfg.peers, ","))
+	} else {
+		fmt.Fprintf(out, "bench: %d increments of %+d (one request and one 16-byte log entry each), %d at a time, group %q on %s\n",
+			b.n, b.delta, c, cfg.group, strings.Join(cfg.peers, ","))
+	}
 	// A first read finds the leader, so that the route table's search is
 	// not counted in the latency of the first increments, and gives the
 	// value to compare the end result with.
@@ -54,11 +61,19 @@ func runBench(cl *counter.Client, cfg clientConfig, out io.Writer) error {
 		return fmt.Errorf("bench: reading the counter before the run: %w", errBefore)
 	}
 	res := benchRun(ctx, c, b.n, cfg.timeout, func(ctx context.Context) error {
+		if b.reads {
+			_, err := cl.GetWith(ctx, cfg.mode)
+			return err
+		}
 		_, err := cl.IncrementAndGet(ctx, b.delta)
 		return err
 	})
 	after, errAfter := readValue(context.Background(), cl, cfg.timeout)
-	res.print(out, b.delta, before, after, errAfter)
+	delta := b.delta
+	if b.reads {
+		delta = 0 // gets change nothing: the value must not move
+	}
+	res.print(out, delta, before, after, errAfter)
 	switch failed := res.attempted - len(res.latencies); {
 	case ctx.Err() != nil:
 		return fmt.Errorf("bench: %w after %d of %d increments", errInterrupted, res.attempted, b.n)
@@ -66,6 +81,16 @@ func runBench(cl *counter.Client, cfg clientConfig, out io.Writer) error {
 		return fmt.Errorf("bench: %d of %d increments failed", failed, res.attempted)
 	}
 	return nil
+}
+
+func readModeName(m raftkit.ReadMode) string {
+	switch m {
+	case raftkit.ReadLease:
+		return "lease"
+	case raftkit.ReadStale:
+		return "stale"
+	}
+	return "safe (ReadIndex)"
 }
 
 func readValue(ctx context.Context, cl *counter.Client, timeout time.Duration) (int64, error) {

@@ -24,6 +24,7 @@ type clientFlags struct {
 	timeout      time.Duration
 	tls          tlsFiles
 	bench        benchConfig
+	lease, stale bool
 }
 
 // clientConfig is a validated client command line.
@@ -35,10 +36,11 @@ type clientConfig struct {
 	op      string // incr, get, status or bench
 	delta   int64  // incr's
 	bench   benchConfig
+	mode    raftkit.ReadMode // get's, and bench --reads'
 }
 
 // benchFlagNames are the flags only bench takes.
-var benchFlagNames = []string{"n", "c", "delta"}
+var benchFlagNames = []string{"n", "c", "delta", "reads"}
 
 func clientCommand(raw *clientFlags) *command {
 	fs := newFlagSet("client")
@@ -49,17 +51,22 @@ func clientCommand(raw *clientFlags) *command {
 	fs.IntVar(&raw.bench.n, "n", 10000, "bench: number of increments")
 	fs.IntVar(&raw.bench.c, "c", 16, "bench: number of concurrent goroutines, one request in flight each")
 	fs.Int64Var(&raw.bench.delta, "delta", 1, "bench: the delta of every increment")
+	fs.BoolVar(&raw.bench.reads, "reads", false, "bench: run N gets instead of increments")
+	fs.BoolVar(&raw.lease, "lease", false, "get, bench --reads: read under the leader's lease (no heartbeat round; assumes bounded clock drift)")
+	fs.BoolVar(&raw.stale, "stale", false, "get, bench --reads: read what the leader has applied, without a barrier (not linearizable)")
 	return &command{
 		name: "client",
 		synopsis: "counter client --peers A,B,C [flags] incr DELTA\n" +
-			"       counter client --peers A,B,C [flags] get\n" +
+			"       counter client --peers A,B,C [flags] get [--lease | --stale]\n" +
 			"       counter client --peers A,B,C [flags] status\n" +
-			"       counter client --peers A,B,C [flags] bench [-n N] [-c C] [--delta D]",
+			"       counter client --peers A,B,C [flags] bench [-n N] [-c C] [--delta D | --reads [--lease | --stale]]",
 		about: "incr adds DELTA (may be negative) and prints the new value; get prints the value\n" +
-			"(a linearizable read through the raft log); status prints every server's view of\n" +
-			"the group (VALUE is that server's own replica, which may lag); bench runs N\n" +
-			"increments from C goroutines and prints throughput and latency. Requests go to the\n" +
-			"leader, found and cached by raftkit's route table.",
+			"(a linearizable read: ReadIndex, confirmed by a heartbeat round; --lease skips the\n" +
+			"round while the leader's lease holds; --stale skips any barrier); status prints\n" +
+			"every server's view of the group (VALUE is that server's own replica, which may\n" +
+			"lag); bench runs N increments (or, with --reads, gets) from C goroutines and\n" +
+			"prints throughput and latency. Requests go to the leader, found and cached by\n" +
+			"raftkit's route table.",
 		fs: fs,
 	}
 }
@@ -98,6 +105,16 @@ func (raw *clientFlags) validate(pos []string, set map[string]bool) (clientConfi
 		}
 	default:
 		return cfg, usagef("unknown operation %q: want incr, get, status or bench", cfg.op)
+	}
+	switch {
+	case raw.lease && raw.stale:
+		return cfg, usagef("--lease and --stale exclude each other")
+	case (raw.lease || raw.stale) && cfg.op != "get" && !(cfg.op == "bench" && raw.bench.reads):
+		return cfg, usagef("--lease and --stale apply to get and bench --reads only")
+	case raw.lease:
+		cfg.mode = raftkit.ReadLease
+	case raw.stale:
+		cfg.mode = raftkit.ReadStale
 	}
 	if cfg.op != "bench" {
 		for _, name := range benchFlagNames {
@@ -152,7 +169,7 @@ func (cfg clientConfig) run(out io.Writer) error {
 		}
 		fmt.Fprintln(out, v)
 	case "get":
-		v, err := cl.Get(ctx)
+		v, err := cl.GetWith(ctx, cfg.mode)
 		if err != nil {
 			return fmt.Errorf("get: %w", err)
 		}

@@ -62,6 +62,10 @@ func TestBadCommandLines(t *testing.T) {
 		{with(cli, "incr"), "incr takes one argument"},
 		{with(cli, "incr", "1", "2"), "incr takes one argument"},
 		{with(cli, "incr", "five"), `incr "five"`},
+		{with(cli, "get", "--lease", "--stale"), "exclude each other"},
+		{with(cli, "incr", "1", "--lease"), "apply to get and bench --reads only"},
+		{with(cli, "bench", "--stale"), "apply to get and bench --reads only"},
+		{with(cli, "get", "--reads"), "flag --reads applies to bench only"},
 		{with(cli, "incr", "99999999999999999999"), "the delta must be an integer"},
 		{with(cli, "get", "now"), `get takes no arguments`},
 		{with(cli, "status", "-n", "3"), "flag -n applies to bench only"},
@@ -149,13 +153,15 @@ func TestClientArgs(t *testing.T) {
 		delta int64
 		bench benchConfig
 	}{
-		{[]string{"--peers", peers3, "incr", "5"}, "incr", 5, benchConfig{10000, 16, 1}},
-		{[]string{"incr", "5", "--peers", peers3}, "incr", 5, benchConfig{10000, 16, 1}},
-		{[]string{"--peers", peers3, "incr", "-5"}, "incr", -5, benchConfig{10000, 16, 1}},
-		{[]string{"--peers", peers3, "incr", "--", "-7"}, "incr", -7, benchConfig{10000, 16, 1}},
-		{[]string{"--peers", peers3, "--timeout", "1s", "get"}, "get", 0, benchConfig{10000, 16, 1}},
-		{[]string{"--peers", peers3, "bench", "-n", "100000", "-c", "64"}, "bench", 0, benchConfig{100000, 64, 1}},
-		{[]string{"bench", "-n=20", "--delta", "-3", "--peers", peers3}, "bench", 0, benchConfig{20, 16, -3}},
+		{[]string{"--peers", peers3, "incr", "5"}, "incr", 5, benchConfig{10000, 16, 1, false}},
+		{[]string{"incr", "5", "--peers", peers3}, "incr", 5, benchConfig{10000, 16, 1, false}},
+		{[]string{"--peers", peers3, "incr", "-5"}, "incr", -5, benchConfig{10000, 16, 1, false}},
+		{[]string{"--peers", peers3, "incr", "--", "-7"}, "incr", -7, benchConfig{10000, 16, 1, false}},
+		{[]string{"--peers", peers3, "--timeout", "1s", "get"}, "get", 0, benchConfig{10000, 16, 1, false}},
+		{[]string{"--peers", peers3, "bench", "-n", "100000", "-c", "64"}, "bench", 0, benchConfig{100000, 64, 1, false}},
+		{[]string{"bench", "-n=20", "--delta", "-3", "--peers", peers3}, "bench", 0, benchConfig{20, 16, -3, false}},
+		{[]string{"--peers", peers3, "get", "--lease"}, "get", 0, benchConfig{10000, 16, 1, false}},
+		{[]string{"--peers", peers3, "bench", "--reads", "--stale", "-c", "64"}, "bench", 0, benchConfig{10000, 64, 1, true}},
 	} {
 		cfg, _, err := parseClientArgs(tc.args)
 		if err != nil {

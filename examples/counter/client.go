@@ -42,10 +42,17 @@ func (c *Client) IncrementAndGet(ctx context.Context, delta int64) (int64, error
 	return decodeValue(resp)
 }
 
-// Get returns the counter's value, linearizably: the read is ordered in the
-// log after every increment acknowledged before it began.
-func (c *Client) Get(ctx context.Context) (int64, error) {
-	resp, err := c.rt.Invoke(ctx, c.group, ServiceGet, nil, true)
+// Get returns the counter's value, linearizably (GetWith ReadSafe): it
+// reflects every increment acknowledged before Get began.
+func (c *Client) Get(ctx context.Context) (int64, error) { return c.GetWith(ctx, raftkit.ReadSafe) }
+
+// GetWith returns the counter's value read at the leader in mode:
+// ReadSafe confirms leadership with a heartbeat round, ReadLease trusts
+// the leader's lease (linearizable while clocks drift less than the lease
+// margin), ReadStale returns what the leader has applied without either
+// (it may miss increments acknowledged just before).
+func (c *Client) GetWith(ctx context.Context, mode raftkit.ReadMode) (int64, error) {
+	resp, err := c.rt.Invoke(ctx, c.group, ServiceGet, encodeReadMode(mode), true)
 	if err != nil {
 		return 0, err
 	}

@@ -3,6 +3,8 @@ package counter
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/raftkit/raftkit"
 )
 
 // Service names the counter serves on the raft port.
@@ -18,7 +20,10 @@ type op uint8
 
 const (
 	opIncrement op = 1
-	opGet       op = 2
+	// opGet entries are no longer written (gets use ReadIndex) but logs
+	// written by earlier versions hold them, so they still apply (as a
+	// no-op returning the value).
+	opGet op = 2
 )
 
 // commandSize is the fixed size of a command in the log: an opcode, seven
@@ -51,4 +56,18 @@ func decodeValue(b []byte) (int64, error) {
 		return 0, fmt.Errorf("counter: value of %d bytes, want 8", len(b))
 	}
 	return int64(binary.BigEndian.Uint64(b)), nil
+}
+
+// encodeReadMode is a get request: one byte naming the read mode.
+func encodeReadMode(m raftkit.ReadMode) []byte { return []byte{byte(m)} }
+
+// decodeReadMode decodes a get request; an empty one asks for ReadSafe.
+func decodeReadMode(b []byte) (raftkit.ReadMode, error) {
+	switch {
+	case len(b) == 0:
+		return raftkit.ReadSafe, nil
+	case len(b) == 1 && raftkit.ReadMode(b[0]) <= raftkit.ReadStale:
+		return raftkit.ReadMode(b[0]), nil
+	}
+	return 0, fmt.Errorf("counter: bad get request % x: want one byte, a read mode 0-2", b)
 }

@@ -159,8 +159,20 @@ func (s *Server) serveIncrement(ctx context.Context, group uint64, req []byte) (
 	return s.run(ctx, group, encodeCommand(opIncrement, delta))
 }
 
-func (s *Server) serveGet(ctx context.Context, group uint64, _ []byte) ([]byte, error) {
-	return s.run(ctx, group, encodeCommand(opGet, 0))
+// serveGet answers with the counter's value after a read barrier in the
+// mode the request names (see Client.GetWith): nothing goes through the log.
+func (s *Server) serveGet(ctx context.Context, group uint64, req []byte) ([]byte, error) {
+	if group != s.node.GroupID() {
+		return nil, &raftkit.Error{Code: raftkit.CodeUnknownGroup, Msg: fmt.Sprintf("group %d is not served here", group)}
+	}
+	mode, err := decodeReadMode(req)
+	if err != nil {
+		return nil, &raftkit.Error{Code: raftkit.CodeInvalidArgument, Err: err}
+	}
+	if _, err := s.node.ReadIndex(ctx, mode); err != nil {
+		return nil, err
+	}
+	return encodeValue(s.sm.Value()), nil
 }
 
 // run logs cmd and answers with the counter's value once it is applied.

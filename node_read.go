@@ -1,0 +1,157 @@
+package raftkit
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/raftkit/raftkit/internal/core"
+)
+
+// ReadMode says how ReadIndex establishes that this node's state machine
+// is up to date.
+type ReadMode uint8
+
+const (
+	// ReadSafe (the default) confirms leadership with a heartbeat round to
+	// a quorum (shared by every read waiting at the time): linearizable
+	// whatever the clocks do.
+	ReadSafe ReadMode = iota
+	// ReadLease skips the round while the leader's lease holds: a quorum
+	// acknowledged it less than NodeOptions.LeaseRatio of an election
+	// timeout ago, so no other leader can have been elected since. This
+	// assumes the members' clocks advance at the same rate to within that
+	// margin (drift, not offset, matters; a paused VM or process breaks
+	// it). Without check quorum it falls back to ReadSafe.
+	ReadLease
+	// ReadStale answers at once with what this node has applied: fast, not
+	// linearizable (it may miss writes acknowledged elsewhere).
+	ReadStale
+)
+
+// ReadIndex is a linearizable read barrier: when it returns nil, this
+// node's state machine has applied every entry committed before the call
+// began, so a read of the state machine from then on observes every write
+// acknowledged before it. It returns the read index. On a follower or
+// learner the leader is asked for the index and the node waits for its own
+// apply loop to reach it; the leader serves reads only once it has
+// committed an entry of its own term.
+//
+// Errors: ErrNotLeader when no leader is known (retry, after a backoff, or
+// at the leader the error names), ErrLeaderChanged when leadership moved
+// before the read was confirmed (retry), ErrTimeout when ctx ends.
+//
+// Concurrency: safe for concurrent use; concurrent reads share heartbeat
+// rounds.
+func (n *Node) ReadIndex(ctx context.Context, mode ReadMode) (uint64, error) {
+	if err := n.failure.Load(); err != nil {
+		return 0, err
+	}
+	if mode == ReadStale {
+		return n.fsm.applied.Load(), nil
+	}
+	r := n.reads.add()
+	defer n.reads.remove(r.id)
+	err := n.onWorker(ctx, func() error {
+		if err := n.w.rn.ReadIndex(r.id, mode == ReadLease); err != nil {
+			return n.readRefusal(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	var index uint64
+	select {
+	case res := <-r.indexed:
+		if res.err != nil {
+			return 0, res.err
+		}
+		index = res.index
+	case <-n.stopped:
+		return 0, n.closedErr()
+	case <-ctx.Done():
+		return 0, &Error{Code: CodeTimeout, Msg: "waiting for the read index", Err: ctx.Err()}
+	}
+	if err := n.waitApplied(ctx, index); err != nil {
+		return 0, err
+	}
+	return index, nil
+}
+
+// readRefusal turns the core's refusal of a read into a raftkit error.
+func (n *Node) readRefusal(err error) error {
+	if errors.Is(err, core.ErrNotLeader) {
+		return n.notLeader(n.w.rn.Lead())
+	}
+	return &Error{Code: CodeTryAgain, Msg: "read refused", Err: err}
+}
+
+// readResult is the core's answer to one read.
+type readResult struct {
+	index uint64
+	err   error
+}
+
+type pendingRead struct {
+	id      uint64
+	indexed chan readResult // buffered: the worker never blocks on it
+}
+
+// readWaiters are the reads between ReadIndex and the core's answer,
+// keyed by the context the core echoes (SOFAJRaft's ReadOnlyService).
+//
+// Concurrency: safe for concurrent use.
+type readWaiters struct {
+	mu      sync.Mutex
+	next    uint64
+	pending map[uint64]*pendingRead
+}
+
+func (rw *readWaiters) add() *pendingRead {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	rw.next++
+	r := &pendingRead{id: rw.next, indexed: make(chan readResult, 1)}
+	if rw.pending == nil {
+		rw.pending = map[uint64]*pendingRead{}
+	}
+	rw.pending[r.id] = r
+	return r
+}
+
+func (rw *readWaiters) remove(id uint64) {
+	rw.mu.Lock()
+	delete(rw.pending, id)
+	rw.mu.Unlock()
+}
+
+// resolve answers the read with context id, if it still waits.
+func (rw *readWaiters) resolve(id uint64, res readResult) {
+	rw.mu.Lock()
+	r := rw.pending[id]
+	delete(rw.pending, id)
+	rw.mu.Unlock()
+	if r != nil {
+		r.indexed <- res
+	}
+}
+
+// failAll answers every waiting read with err: the core drops the reads
+// it holds when leadership moves, and a forwarded read may be lost.
+func (rw *readWaiters) failAll(err error) {
+	rw.mu.Lock()
+	pending := rw.pending
+	rw.pending = nil
+	rw.mu.Unlock()
+	for _, r := range pending {
+		r.indexed <- readResult{err: err}
+	}
+}
+
+// onReadStates hands the core's answers to their readers; raft worker.
+func (n *Node) onReadStates(rss []core.ReadState) {
+	for _, rs := range rss {
+		n.reads.resolve(rs.RequestCtx, readResult{index: rs.Index})
+	}
+}
