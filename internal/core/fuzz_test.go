@@ -58,6 +58,11 @@ const (
 	// fzCompact compacts node's storage up to the index it has applied, as
 	// a runtime does after taking a snapshot of its state machine.
 	fzCompact
+	// fzRead asks node for a read index (lease: n&1), ignoring refusals.
+	fzRead
+	// fzConfChange proposes msg's conf (in msg.Snapshot) at node as a
+	// configuration change, ignoring refusals.
+	fzConfChange
 )
 
 // fuzzOp is one scripted operation.
@@ -91,6 +96,10 @@ func (op fuzzOp) String() string {
 		return fmt.Sprintf("report at %d: snapshot to %d ok=%v", op.node, op.peer, op.n != 0)
 	case fzCompact:
 		return fmt.Sprintf("compact %d", op.node)
+	case fzRead:
+		return fmt.Sprintf("read index at %d ctx=%d lease=%v", op.node, op.n+1, op.n&1 != 0)
+	case fzConfChange:
+		return fmt.Sprintf("conf change at %d to %+v", op.node, op.msg.Snapshot.ConfState)
 	}
 	return fmt.Sprintf("op(%d)", op.kind)
 }
@@ -275,6 +284,11 @@ func (h *fuzzHarness) do(op fuzzOp) error {
 		n.r.ReportSnapshot(op.peer, op.n != 0)
 	case fzCompact:
 		_ = n.st.Compact(n.r.log.applied) // ErrCompacted: nothing new applied
+	case fzRead:
+		_ = n.r.ReadIndex(uint64(op.n)+1, op.n&1 != 0)
+	case fzConfChange:
+		cs := op.msg.Snapshot.ConfState
+		_, _ = n.r.ProposeConfChange(raftpb.ConfChange{Voters: cs.Voters, Learners: cs.Learners})
 	}
 	return nil
 }
@@ -513,8 +527,14 @@ func (d *fuzzDecoder) next(nw *network) []fuzzOp {
 		switch sub := op >> 3 & 7; {
 		case sub < 4:
 			return []fuzzOp{{kind: fzPropose, node: node, n: 1 + int(sub)%3}}
-		case sub < 6:
+		case sub == 4:
 			return []fuzzOp{{kind: fzTransferLead, node: node, peer: uint64(d.byte() % 5)}}
+		case sub == 5:
+			if b := d.byte(); b&1 == 0 {
+				return []fuzzOp{{kind: fzRead, node: node, n: int(b >> 1)}}
+			}
+			cs := d.conf(node)
+			return []fuzzOp{{kind: fzConfChange, node: node, msg: raftpb.Message{Snapshot: &raftpb.SnapshotMeta{ConfState: cs}}}}
 		case sub == 6:
 			return []fuzzOp{{kind: fzUnreachable, node: node, peer: uint64(d.byte() % 5)}}
 		default:
@@ -549,6 +569,9 @@ func (d *fuzzDecoder) msg(r *Raft) raftpb.Message {
 	m.Reject = fl&1 != 0
 	m.Transfer = fl&2 != 0
 	withSnap := (m.Type == raftpb.MsgSnap) != (fl&4 != 0)
+	if fl&0x80 != 0 {
+		m.Context = d.uvarint()
+	}
 	nEnts := int(fl>>4) & 3
 	arbitraryIdx := fl&0x40 != 0
 
@@ -577,8 +600,16 @@ func (d *fuzzDecoder) msg(r *Raft) raftpb.Message {
 		}
 		e.Term = d.num(m.Term)
 		e.Type = raftpb.EntryType(d.byte())
-		for range d.byte() % 4 {
-			e.Data = append(e.Data, d.byte())
+		if e.Type == raftpb.EntryConfChange && d.byte()&1 == 0 {
+			// A well-formed change, so that appends exercise the
+			// configuration machinery and not only its decoder.
+			cs := d.conf(r.id)
+			cc := raftpb.ConfChange{Kind: raftpb.ConfChangeKind(d.byte() % 3), Voters: cs.Voters, Learners: cs.Learners}
+			e.Data = cc.MarshalAppend(nil)
+		} else {
+			for range d.byte() % 4 {
+				e.Data = append(e.Data, d.byte())
+			}
 		}
 		m.Entries = append(m.Entries, e)
 	}
