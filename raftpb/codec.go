@@ -169,16 +169,22 @@ func (m *Message) MarshalAppend(b []byte) []byte {
 	return b
 }
 
-// decoder reads a Message encoding front to back.
+// decoder reads a Message or ConfChange encoding front to back; its errors
+// wrap corrupt (ErrCorruptMessage when nil).
 type decoder struct {
-	b   []byte
-	off int
+	b       []byte
+	off     int
+	corrupt error
 }
 
 func (d *decoder) remaining() int { return len(d.b) - d.off }
 
 func (d *decoder) errorf(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrCorruptMessage}, args...)...)
+	corrupt := d.corrupt
+	if corrupt == nil {
+		corrupt = ErrCorruptMessage
+	}
+	return fmt.Errorf("%w: "+format, append([]any{corrupt}, args...)...)
 }
 
 func (d *decoder) byte(what string) (byte, error) {

@@ -131,7 +131,7 @@ func (cc *ConfChange) MarshalAppend(b []byte) []byte {
 //
 // Unmarshal writes cc: it must not run concurrently with any other use of cc.
 func (cc *ConfChange) Unmarshal(data []byte) error {
-	d := ccDecoder{b: data}
+	d := decoder{b: data, corrupt: ErrCorruptConfChange}
 	var out ConfChange
 	version, err := d.byte("version")
 	if err != nil {
@@ -148,13 +148,13 @@ func (cc *ConfChange) Unmarshal(data []byte) error {
 		return d.errorf("unknown kind %d", kind)
 	}
 	out.Kind = ConfChangeKind(kind)
-	if out.Voters, err = d.list("voters"); err != nil {
+	if out.Voters, err = d.list("voters count", "voter"); err != nil {
 		return err
 	}
-	if out.Learners, err = d.list("learners"); err != nil {
+	if out.Learners, err = d.list("learners count", "learner"); err != nil {
 		return err
 	}
-	n, err := d.count("addrs", minAddrSize)
+	n, err := d.count("addrs count", minAddrSize)
 	if err != nil {
 		return err
 	}
@@ -173,68 +173,7 @@ func (cc *ConfChange) Unmarshal(data []byte) error {
 	return nil
 }
 
-// ccDecoder reads a ConfChange encoding front to back.
-type ccDecoder struct {
-	b   []byte
-	off int
-}
-
-func (d *ccDecoder) errorf(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrCorruptConfChange}, args...)...)
-}
-
-func (d *ccDecoder) byte(what string) (byte, error) {
-	if d.off >= len(d.b) {
-		return 0, d.errorf("%s: truncated at offset %d", what, d.off)
-	}
-	c := d.b[d.off]
-	d.off++
-	return c, nil
-}
-
-func (d *ccDecoder) uvarint(what string) (uint64, error) {
-	v, n := binary.Uvarint(d.b[d.off:])
-	switch {
-	case n == 0:
-		return 0, d.errorf("%s: truncated varint at offset %d", what, d.off)
-	case n < 0:
-		return 0, d.errorf("%s: varint overflows 64 bits at offset %d", what, d.off)
-	case n > 1 && d.b[d.off+n-1] == 0:
-		return 0, d.errorf("%s: non-minimal varint at offset %d", what, d.off)
-	}
-	d.off += n
-	return v, nil
-}
-
-// count reads an element count, rejecting it before anything is allocated
-// unless that many elements of at least minSize bytes fit in what is left.
-func (d *ccDecoder) count(what string, minSize int) (int, error) {
-	at := d.off
-	n, err := d.uvarint(what + " count")
-	if err != nil {
-		return 0, err
-	}
-	if left := len(d.b) - d.off; n > uint64(left/minSize) {
-		return 0, d.errorf("%s count %d at offset %d exceeds the %d bytes left", what, n, at, left)
-	}
-	return int(n), nil
-}
-
-func (d *ccDecoder) list(what string) ([]uint64, error) {
-	n, err := d.count(what, 1)
-	if err != nil || n == 0 {
-		return nil, err
-	}
-	l := make([]uint64, n)
-	for i := range l {
-		if l[i], err = d.uvarint(what); err != nil {
-			return nil, err
-		}
-	}
-	return l, nil
-}
-
-func (d *ccDecoder) addr() (PeerAddr, error) {
+func (d *decoder) addr() (PeerAddr, error) {
 	id, err := d.uvarint("addr id")
 	if err != nil {
 		return PeerAddr{}, err

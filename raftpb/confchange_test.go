@@ -85,7 +85,7 @@ func TestConfChangeUnmarshalCorrupt(t *testing.T) {
 		{"bad version", []byte{2, 0, 0, 0, 0}, "unsupported version 2"},
 		{"no kind", []byte{1}, "kind: truncated"},
 		{"unknown kind", []byte{1, 3, 0, 0, 0}, "unknown kind 3"},
-		{"truncated voter", []byte{1, 0, 1, 0x80}, "voters: truncated varint"},
+		{"truncated voter", []byte{1, 0, 1, 0x80}, "voter: truncated varint"},
 		{"voter count too large", []byte{1, 0, 0xff, 0xff, 0x03, 1}, "voters count 65535"},
 		{"non-minimal count", []byte{1, 0, 0x80, 0x00, 0, 0}, "non-minimal varint"},
 		{"overflowing voter", append([]byte{1, 0, 1}, bytes.Repeat([]byte{0xff}, 11)...), "overflows 64 bits"},

@@ -39,38 +39,23 @@ type serverConfig struct {
 
 // tlsFiles are the --tls-cert, --tls-key and --tls-ca flags: all three or
 // none, since raftkit's TLS is mutual (every host is server and client).
-type tlsFiles struct{ cert, key, ca string }
+type tlsFiles struct{ tcp.TLSFiles }
 
 func (t *tlsFiles) register(fs *flag.FlagSet) {
-	fs.StringVar(&t.cert, "tls-cert", "", "this host's certificate (PEM); enables mutual TLS with --tls-key and --tls-ca")
-	fs.StringVar(&t.key, "tls-key", "", "the certificate's private key (PEM)")
-	fs.StringVar(&t.ca, "tls-ca", "", "the CA certificates (PEM) that peers' certificates must chain to")
+	fs.StringVar(&t.Cert, "tls-cert", "", "this host's certificate (PEM); enables mutual TLS with --tls-key and --tls-ca")
+	fs.StringVar(&t.Key, "tls-key", "", "the certificate's private key (PEM)")
+	fs.StringVar(&t.CA, "tls-ca", "", "the CA certificates (PEM) that peers' certificates must chain to")
 }
 
 func (t tlsFiles) validate() error {
-	n := 0
-	for _, f := range []string{t.cert, t.key, t.ca} {
-		if f != "" {
-			n++
-		}
-	}
-	if n != 0 && n != 3 {
-		return usagef("--tls-cert, --tls-key and --tls-ca go together: give all three or none")
+	if err := t.Check(); err != nil {
+		return usagef("%v", err)
 	}
 	return nil
 }
 
 // load returns the TLS configuration, or nil for plain TCP.
-func (t tlsFiles) load() (*tls.Config, error) {
-	if t.cert == "" {
-		return nil, nil
-	}
-	cfg, err := tcp.LoadMutualTLS(t.cert, t.key, t.ca)
-	if err != nil {
-		return nil, fmt.Errorf("loading TLS files: %w", err)
-	}
-	return cfg, nil
-}
+func (t tlsFiles) load() (*tls.Config, error) { return t.Load() }
 
 func serverCommand(raw *serverFlags) *command {
 	fs := newFlagSet("server")

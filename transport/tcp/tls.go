@@ -3,6 +3,7 @@ package tcp
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 )
@@ -45,4 +46,36 @@ func LoadMutualTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		MinVersion:   tls.VersionTLS13,
 	}, nil
+}
+
+// TLSFiles names the three PEM files of mutual TLS, as command-line tools
+// take them: all three, or none for plain TCP. A plain value.
+type TLSFiles struct{ Cert, Key, CA string }
+
+// Check reports a partial set (some names given, not all) without reading
+// anything, so that tools can refuse a bad command line before acting.
+func (f TLSFiles) Check() error {
+	n := 0
+	for _, s := range []string{f.Cert, f.Key, f.CA} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 0 && n != 3 {
+		return errors.New("--tls-cert, --tls-key and --tls-ca go together: give all three or none")
+	}
+	return nil
+}
+
+// Load returns the mutual TLS configuration (LoadMutualTLS), or nil when
+// no file is named.
+func (f TLSFiles) Load() (*tls.Config, error) {
+	if err := f.Check(); err != nil || f.Cert == "" {
+		return nil, err
+	}
+	cfg, err := LoadMutualTLS(f.Cert, f.Key, f.CA)
+	if err != nil {
+		return nil, fmt.Errorf("loading TLS files: %w", err)
+	}
+	return cfg, nil
 }
