@@ -60,7 +60,10 @@ func (w *SnapshotWriter) Info() SnapshotInfo { return w.info }
 
 // Create creates the snapshot file name (slash-separated; directories are
 // created as needed) and returns it for writing. The runtime syncs every
-// file when the snapshot is committed; Close only closes.
+// file when the snapshot is committed; Close only closes. Names must stay
+// inside the snapshot's directory, and names starting with "__" are
+// raftkit's own (the manifest, the address book): both are refused with
+// ErrInvalid.
 func (w *SnapshotWriter) Create(name string) (io.WriteCloser, error) {
 	if err := checkSnapshotFileName(name); err != nil {
 		return nil, err

@@ -221,7 +221,7 @@ func TestSnapshotRequiresSnapshotter(t *testing.T) {
 }
 
 func TestSnapshotFileNames(t *testing.T) {
-	for _, name := range []string{"", "/abs", "../up", "a/../../b", "a//b", "__meta", "./a"} {
+	for _, name := range []string{"", "/abs", "../up", "a/../../b", "a//b", "__meta", "__peers", "__mine", "./a"} {
 		if checkSnapshotFileName(name) == nil {
 			t.Errorf("name %q accepted", name)
 		}
