@@ -264,3 +264,40 @@ func TestResetPeers(t *testing.T) {
 	c.applyN(0, 5, "b")
 	c.waitCount(0, 15)
 }
+
+// TestInstallTeachesAddresses: a member that was down while another was
+// added, and catches up by installing a snapshot (the configuration entry
+// naming the new member was compacted), learns its address from the
+// snapshot.
+func TestInstallTeachesAddresses(t *testing.T) {
+	c := newTestCluster(t, 4, 1)
+	c.voters = 3
+	c.snapshots = true
+	c.tune = func(o *NodeOptions) { o.SnapshotMarginEntries = 1 }
+	c.startAll()
+	c.applyN(0, 5, "a")
+	lag := (c.leader(0) + 1) % 3
+	c.stop(lag)
+	ctx := ctxFor(t)
+	if err := c.node(c.leader(0), 0).AddPeer(ctx, c.peer(3)); err != nil {
+		t.Fatal(err)
+	}
+	c.applyN(0, 5, "b")
+	for i := range 4 {
+		if i == lag {
+			continue
+		}
+		if _, err := c.node(i, 0).Snapshot(ctx); err != nil {
+			t.Fatalf("snapshot on host %d: %v", i, err)
+		}
+	}
+	c.applyN(0, 5, "c")
+	c.start(lag)
+	c.waitVoters([]uint64{1, 2, 3, 4}, nil)
+	waitFor(t, "the lagging member to install a snapshot", func() bool {
+		return c.node(lag, 0).Status().SnapshotIndex > 0
+	})
+	if a := c.node(lag, 0).addr(4); a != c.addrs[3] {
+		t.Fatalf("the lagging member knows node 4 at %q, want %q", a, c.addrs[3])
+	}
+}
