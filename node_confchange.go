@@ -93,14 +93,7 @@ func (n *Node) proposeConf(ctx context.Context, target Configuration) error {
 		cc.Addrs = append(cc.Addrs, raftpb.PeerAddr{ID: p.ID, Addr: p.Addr})
 		addrs[p.ID] = p.Addr
 	}
-	var index uint64
-	err := n.onWorker(ctx, func() error {
-		// Known before the entry's first AppendEntries leave this node.
-		n.learnAddrs(addrs)
-		var err error
-		index, err = n.w.rn.ProposeConfChange(cc)
-		return n.confRefusal(err)
-	})
+	index, err := n.proposeConfRetrying(ctx, cc, addrs)
 	if err != nil {
 		return err
 	}
@@ -120,6 +113,38 @@ func (n *Node) proposeConf(ctx context.Context, target Configuration) error {
 		case <-ctx.Done():
 			return &Error{Code: CodeTimeout, Msg: "waiting for the configuration to be applied; it may still take effect",
 				Err: ctx.Err()}
+		}
+	}
+}
+
+// proposeConfRetrying hands cc to the core. The core's busy refusals that
+// settle by themselves — a new leader that has not yet committed an entry
+// of its term, a joint configuration the leader is leaving — are retried
+// every tick for up to an election timeout; after that ErrBusy is returned.
+func (n *Node) proposeConfRetrying(ctx context.Context, cc raftpb.ConfChange, addrs map[uint64]string) (uint64, error) {
+	deadline := time.Now().Add(time.Duration(n.opts.ElectionTicks) * n.host.opts.TickInterval)
+	tick := time.NewTicker(n.host.opts.TickInterval)
+	defer tick.Stop()
+	for {
+		var index uint64
+		var busy bool
+		err := n.onWorker(ctx, func() error {
+			// Known before the entry's first AppendEntries leave this node.
+			n.learnAddrs(addrs)
+			var err error
+			index, err = n.w.rn.ProposeConfChange(cc)
+			busy = errors.Is(err, core.ErrConfChangeBusy)
+			return n.confRefusal(err)
+		})
+		if !busy || time.Now().After(deadline) {
+			return index, err
+		}
+		select {
+		case <-tick.C:
+		case <-n.stopped:
+			return 0, n.closedErr()
+		case <-ctx.Done():
+			return 0, err
 		}
 	}
 }

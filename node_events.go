@@ -15,9 +15,11 @@ func (n *Node) onSoftState(ss core.SoftState) {
 	w := &n.w
 	prev := w.soft
 	w.soft = ss
-	if prev != ss {
+	if (prev.Lead != 0 && prev.Lead != ss.Lead) || (prev.Role == core.RoleLeader && ss.Role != core.RoleLeader) {
 		// The core drops the reads it holds when leadership moves, and a
-		// read forwarded to the old leader may never be answered.
+		// read forwarded to the old leader may never be answered. (Learning
+		// of a leader, from none, loses nothing: without one the core
+		// refused reads at once.)
 		n.reads.failAll(&Error{Code: CodeLeaderChanged, Leader: n.addr(ss.Lead),
 			Msg: "leadership changed before the read was confirmed; retry"})
 	}

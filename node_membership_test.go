@@ -210,7 +210,14 @@ func TestMembershipSurvivesRestart(t *testing.T) {
 	}
 	restart()
 	for i := range 4 {
-		if _, err := c.node(i, 0).Snapshot(ctx); err != nil {
+		// A host that has not yet applied anything since its restart has
+		// nothing to snapshot (ErrTryAgain); it will shortly.
+		var err error
+		waitFor(t, fmt.Sprintf("a snapshot on host %d", i), func() bool {
+			_, err = c.node(i, 0).Snapshot(ctx)
+			return !errors.Is(err, ErrTryAgain)
+		})
+		if err != nil {
 			t.Fatalf("snapshot on host %d: %v", i, err)
 		}
 	}
