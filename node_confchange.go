@@ -243,7 +243,7 @@ func (n *Node) TransferLeadershipTo(ctx context.Context, id uint64) error {
 			return nil // already there
 		}
 		if id == 0 {
-			id = bestTransferee(st)
+			id = n.w.rn.BestTransferee()
 			if id == 0 {
 				return &Error{Code: CodeInvalidArgument, Msg: "no other voter to transfer leadership to"}
 			}
@@ -277,22 +277,6 @@ func (n *Node) TransferLeadershipTo(ctx context.Context, id uint64) error {
 			return &Error{Code: CodeTimeout, Msg: fmt.Sprintf("leadership did not move to %d", id), Err: ctx.Err()}
 		}
 	}
-}
-
-// bestTransferee is the voter, other than the leader, with the longest
-// matching log (the lowest ID among equals), or 0.
-func bestTransferee(st core.Status) uint64 {
-	var best uint64
-	var match uint64
-	for _, p := range st.Progress {
-		if p.ID == st.ID || p.IsLearner || !slices.Contains(st.Config.Voters, p.ID) {
-			continue
-		}
-		if best == 0 || p.Match > match {
-			best, match = p.ID, p.Match
-		}
-	}
-	return best
 }
 
 // ResetPeers is the UNSAFE recovery path for a group that has lost a

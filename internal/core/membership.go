@@ -376,18 +376,31 @@ func (r *Raft) onCommitAdvanced() {
 	}
 }
 
-// handOver makes a leader that is no longer a voter tell the most
-// up-to-date voter (the lowest ID among equals) to campaign at once, and
-// step down in the same term.
-func (r *Raft) handOver() {
+// BestTransferee is the voter of the incoming configuration, other than
+// this leader, with the longest log known to match (the lowest ID among
+// equals): the one to hand leadership to. 0 on a non-leader or when there
+// is none.
+//
+// Concurrency: owner goroutine only, like every Raft method.
+func (r *Raft) BestTransferee() uint64 {
+	if r.role != RoleLeader {
+		return raftpb.None
+	}
 	var best, match uint64
 	for _, id := range r.trk.IDs() {
 		if pr := r.trk.Progress[id]; id != r.id && r.isIncomingVoter(id) && (best == 0 || pr.Match > match) {
 			best, match = id, pr.Match
 		}
 	}
-	r.logger.Info("removed from the configuration: handing leadership over", "to", best, "match", match,
-		"term", r.term)
+	return best
+}
+
+// handOver makes a leader that is no longer a voter tell the most
+// up-to-date voter (the lowest ID among equals) to campaign at once, and
+// step down in the same term.
+func (r *Raft) handOver() {
+	best := r.BestTransferee()
+	r.logger.Info("removed from the configuration: handing leadership over", "to", best, "term", r.term)
 	if best != raftpb.None {
 		r.sendTimeoutNow(best)
 	}
