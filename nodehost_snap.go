@@ -44,7 +44,7 @@ func (h *NodeHost) startSnapshots() {
 	h.copyOpts = snapcopy.CopyOptions{ChunkSize: o.SnapshotChunkBytes, Logger: h.log.With("component", "snapshot-copy")}
 	h.snapCaller = o.SnapshotCaller
 	if h.snapCaller == nil {
-		c := tcp.NewClient(tcp.ClientOptions{TLS: o.TLS, Logger: h.log.With("component", "snapshot-client")})
+		c := tcp.NewClient(tcp.ClientOptions{TLS: o.TLS, DialContext: o.DialContext, Logger: h.log.With("component", "snapshot-client")})
 		h.snapCaller, hs.closer = c, c
 	}
 	// Transports without services (tests' fakes) cannot serve snapshots;

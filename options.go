@@ -11,6 +11,7 @@ import (
 	"github.com/raftkit/raftkit/storage/logengine"
 	"github.com/raftkit/raftkit/storage/vfs"
 	"github.com/raftkit/raftkit/transport"
+	"github.com/raftkit/raftkit/transport/tcp"
 )
 
 // HostOptions configures a NodeHost. Zero values select the documented
@@ -25,6 +26,14 @@ type HostOptions struct {
 	// Addr is the raft address to listen on, host:port; it is also this
 	// host's identity in Peer lists. Required unless NewTransport is set.
 	Addr string
+	// ListenAddr, when set, is where the raft port listens while Addr stays
+	// the address peers dial and this host's identity: for a host reached
+	// through a proxy, NAT or port forward. Default Addr.
+	ListenAddr string
+	// DialContext, when set, opens this host's outbound connections (raft
+	// and snapshot fetches), for instance from a chosen source address.
+	// Nil: a net.Dialer.
+	DialContext tcp.DialFunc
 	// TLS, when set, secures the raft port (see tcp.LoadMutualTLS).
 	TLS *tls.Config
 	// NewTransport, when set, replaces the TCP transport (tests use an

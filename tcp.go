@@ -5,9 +5,15 @@ import (
 	"github.com/raftkit/raftkit/transport/tcp"
 )
 
-// newTCPTransport starts the default transport on opts.Addr.
+// newTCPTransport starts the default transport on opts.ListenAddr, or
+// opts.Addr, advertising opts.Addr.
 func newTCPTransport(opts HostOptions, h transport.Handler) (transport.Transport, error) {
-	return tcp.New(tcp.Options{
-		Addr: opts.Addr, TLS: opts.TLS, Logger: opts.Logger.With("component", "transport"),
-	}, h)
+	o := tcp.Options{
+		Addr: opts.Addr, TLS: opts.TLS, DialContext: opts.DialContext,
+		Logger: opts.Logger.With("component", "transport"),
+	}
+	if opts.ListenAddr != "" {
+		o.Addr, o.AdvertiseAddr = opts.ListenAddr, opts.Addr
+	}
+	return tcp.New(o, h)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -56,6 +57,8 @@ func TestBadCommandLines(t *testing.T) {
 		{with(srv[:4], "127.0.0.1:8084", "--peers", peers3, "--join"), "--join needs --id above 3"},
 		{with(srv[:4], "127.0.0.1:8084", "--peers", peers3, "--join", "--id", "2"), "--join needs --id above 3"},
 		{with(srv, "--id", "2"), "--id 2 differs"},
+		{with(srv, "--listen", "8081"), `--listen "8081"`},
+		{with(srv, "--source-ip", "127.0.0"), `--source-ip "127.0.0": not an IP address`},
 		{[]string{"client", "get"}, "--peers is required"},
 		{cli, "missing operation"},
 		{with(cli, "frob"), `unknown operation "frob"`},
@@ -125,11 +128,12 @@ func TestHelpGoesToStdoutWithExitZero(t *testing.T) {
 func TestServerArgs(t *testing.T) {
 	cfg, _, err := parseServerArgs([]string{"--data", "/d", "--addr", "127.0.0.1:8082", "--peers", peers3,
 		"--tick", "50ms", "--election-ticks", "20", "--log-level", "debug", "--log-format", "text", "--group", "g",
-		"--snapshot-entries", "500"})
+		"--snapshot-entries", "500", "--listen", "127.0.0.1:9082", "--source-ip", "127.0.0.12"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := serverConfig{data: "/d", group: "g", addr: "127.0.0.1:8082", peers: strings.Split(peers3, ","),
+		listen: "127.0.0.1:9082", sourceIP: net.ParseIP("127.0.0.12"),
 		tick: 50 * time.Millisecond, electionTicks: 20, snapshotEntries: 500, logLevel: slog.LevelDebug, logFormat: "text"}
 	if fmt.Sprint(cfg) != fmt.Sprint(want) {
 		t.Fatalf("got %+v\nwant %+v", cfg, want)

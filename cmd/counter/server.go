@@ -26,6 +26,8 @@ import (
 // serverConfig is a validated server command line.
 type serverConfig struct {
 	data, group, addr string
+	listen            string
+	sourceIP          net.IP
 	peers             []string
 	tls               tlsFiles
 	tick              time.Duration
@@ -63,6 +65,8 @@ func serverCommand(raw *serverFlags) *command {
 	fs.StringVar(&raw.group, "group", counter.DefaultGroup, "name of the raft group")
 	fs.StringVar(&raw.addr, "addr", "", "this server's raft address, one of --peers unless --join (required)")
 	fs.StringVar(&raw.peers, "peers", "", "the group's initial servers, comma-separated, the same list on every server; a server's node ID is its position, from 1 (required)")
+	fs.StringVar(&raw.listen, "listen", "", "where the raft port listens when peers reach this server at --addr through a proxy or port forward; default --addr")
+	fs.StringVar(&raw.sourceIP, "source-ip", "", "the local IP address to dial peers from; default the system's choice")
 	fs.BoolVar(&raw.join, "join", false, "start outside the initial configuration and wait to be added (raftctl add-peer ID@ADDR); needs --id")
 	fs.Uint64Var(&raw.id, "id", 0, "this server's node ID; default its position in --peers; with --join, above the number of --peers")
 	raw.tls.register(fs)
@@ -83,6 +87,7 @@ func serverCommand(raw *serverFlags) *command {
 // serverFlags are the server's flags as typed.
 type serverFlags struct {
 	data, group, addr, peers string
+	listen, sourceIP         string
 	tls                      tlsFiles
 	tick                     time.Duration
 	electionTicks            int
@@ -105,7 +110,7 @@ func parseServerArgs(args []string) (serverConfig, *command, error) {
 }
 
 func (raw *serverFlags) validate(pos []string) (serverConfig, error) {
-	cfg := serverConfig{data: raw.data, group: raw.group, addr: raw.addr, tls: raw.tls,
+	cfg := serverConfig{data: raw.data, group: raw.group, addr: raw.addr, listen: raw.listen, tls: raw.tls,
 		tick: raw.tick, electionTicks: raw.electionTicks, snapshotEntries: raw.snapshotEntries, logFormat: raw.logFormat,
 		id: raw.id, join: raw.join}
 	switch {
@@ -140,6 +145,14 @@ func (raw *serverFlags) validate(pos []string) (serverConfig, error) {
 	cfg.peers = peers
 	if _, _, err := net.SplitHostPort(raw.addr); err != nil {
 		return cfg, usagef("--addr %q: %v", raw.addr, err)
+	}
+	if _, _, err := net.SplitHostPort(raw.listen); raw.listen != "" && err != nil {
+		return cfg, usagef("--listen %q: %v", raw.listen, err)
+	}
+	if raw.sourceIP != "" {
+		if cfg.sourceIP = net.ParseIP(raw.sourceIP); cfg.sourceIP == nil {
+			return cfg, usagef("--source-ip %q: not an IP address", raw.sourceIP)
+		}
 	}
 	switch in := slices.Index(peers, raw.addr) + 1; {
 	case raw.join && in > 0:
@@ -181,7 +194,7 @@ func serve(cfg serverConfig, logOut io.Writer) error {
 	defer signal.Stop(sigs)
 
 	srv, err := counter.StartServer(counter.ServerConfig{
-		DataDir: cfg.data, Group: cfg.group, Addr: cfg.addr, Peers: cfg.peers, TLS: tlsCfg, NodeID: cfg.id, Join: cfg.join,
+		DataDir: cfg.data, Group: cfg.group, Addr: cfg.addr, ListenAddr: cfg.listen, SourceIP: cfg.sourceIP, Peers: cfg.peers, TLS: tlsCfg, NodeID: cfg.id, Join: cfg.join,
 		TickInterval: cfg.tick, ElectionTicks: cfg.electionTicks, SnapshotEntries: cfg.snapshotEntries, Logger: log,
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/raftkit/raftkit"
 	"github.com/raftkit/raftkit/storage/vfs"
 	"github.com/raftkit/raftkit/transport"
+	"github.com/raftkit/raftkit/transport/tcp"
 )
 
 // ServerConfig configures one counter server. A plain value.
@@ -22,6 +23,12 @@ type ServerConfig struct {
 	Group string
 	// Addr is this server's raft address; one of Peers unless Join.
 	Addr string
+	// ListenAddr is where the raft port listens when peers reach this
+	// server at Addr through a proxy or port forward; default Addr.
+	ListenAddr string
+	// SourceIP, when set, is the local address this server dials its
+	// peers from (the fault-injection suite tells servers apart by it).
+	SourceIP net.IP
 	// Peers are the group's initial servers, the same list on every
 	// server; a server's node ID is its position in the list, from 1.
 	Peers []string
@@ -90,7 +97,8 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	host, err := raftkit.NewNodeHost(raftkit.HostOptions{
-		DataDir: cfg.DataDir, FS: cfg.FS, Addr: cfg.Addr, TLS: cfg.TLS, NewTransport: cfg.NewTransport,
+		DataDir: cfg.DataDir, FS: cfg.FS, Addr: cfg.Addr, ListenAddr: cfg.ListenAddr, TLS: cfg.TLS,
+		NewTransport: cfg.NewTransport, DialContext: dialFrom(cfg.SourceIP),
 		TickInterval: cfg.TickInterval, Logger: cfg.Logger, SnapshotCaller: cfg.SnapshotCaller,
 	})
 	if err != nil {
@@ -193,4 +201,13 @@ func (s *Server) run(ctx context.Context, group uint64, cmd []byte) ([]byte, err
 		return nil, &raftkit.Error{Code: raftkit.CodeStateMachine, Msg: fmt.Sprintf("unexpected result %v", res.Value)}
 	}
 	return encodeValue(v), nil
+}
+
+// dialFrom returns a dialer binding the local address to ip; nil for nil.
+func dialFrom(ip net.IP) tcp.DialFunc {
+	if ip == nil {
+		return nil
+	}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
+	return d.DialContext
 }

@@ -32,8 +32,12 @@ type Options struct {
 	// Addr is the address to listen on, such as "10.0.0.1:7000" or
 	// "127.0.0.1:0" (a free port; Transport.Addr reports which). The
 	// address the listener reports is the host's identity in Hello frames,
-	// so it should be one peers can dial.
+	// so it should be one peers can dial, unless AdvertiseAddr is set.
 	Addr string
+	// AdvertiseAddr, when set, is the host's identity in Hello frames and
+	// what Transport.Addr reports: the address peers dial, when that is not
+	// the listen address (a proxy, NAT or port forward in between).
+	AdvertiseAddr string
 
 	// TLS, when set, secures both the listener and every dial. For mutual
 	// TLS (see LoadMutualTLS) it must set ClientAuth to require and verify

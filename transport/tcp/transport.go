@@ -61,6 +61,9 @@ func New(opts Options, h transport.Handler) (*Transport, error) {
 		return nil, fmt.Errorf("tcp: listen: %w", err)
 	}
 	addr := ln.Addr().String()
+	if opts.AdvertiseAddr != "" {
+		addr = opts.AdvertiseAddr
+	}
 	if opts.TLS != nil {
 		ln = tls.NewListener(ln, opts.TLS)
 	}
@@ -80,7 +83,8 @@ func New(opts Options, h transport.Handler) (*Transport, error) {
 	return t, nil
 }
 
-// Addr is the address the transport listens on, as the listener reports it.
+// Addr is the address the transport listens on, as the listener reports it,
+// or Options.AdvertiseAddr when that is set.
 //
 // Safe for concurrent use.
 func (t *Transport) Addr() string { return t.addr }
