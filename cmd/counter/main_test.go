@@ -128,13 +128,13 @@ func TestHelpGoesToStdoutWithExitZero(t *testing.T) {
 func TestServerArgs(t *testing.T) {
 	cfg, _, err := parseServerArgs([]string{"--data", "/d", "--addr", "127.0.0.1:8082", "--peers", peers3,
 		"--tick", "50ms", "--election-ticks", "20", "--log-level", "debug", "--log-format", "text", "--group", "g",
-		"--snapshot-entries", "500", "--listen", "127.0.0.1:9082", "--source-ip", "127.0.0.12"})
+		"--snapshot-entries", "500", "--snapshot-margin", "50", "--listen", "127.0.0.1:9082", "--source-ip", "127.0.0.12"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := serverConfig{data: "/d", group: "g", addr: "127.0.0.1:8082", peers: strings.Split(peers3, ","),
 		listen: "127.0.0.1:9082", sourceIP: net.ParseIP("127.0.0.12"),
-		tick: 50 * time.Millisecond, electionTicks: 20, snapshotEntries: 500, logLevel: slog.LevelDebug, logFormat: "text"}
+		tick: 50 * time.Millisecond, electionTicks: 20, snapshotEntries: 500, snapshotMargin: 50, logLevel: slog.LevelDebug, logFormat: "text"}
 	if fmt.Sprint(cfg) != fmt.Sprint(want) {
 		t.Fatalf("got %+v\nwant %+v", cfg, want)
 	}

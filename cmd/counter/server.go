@@ -33,6 +33,7 @@ type serverConfig struct {
 	tick              time.Duration
 	electionTicks     int
 	snapshotEntries   int64
+	snapshotMargin    uint64
 	logLevel          slog.Level
 	logFormat         string
 	id                uint64
@@ -73,6 +74,7 @@ func serverCommand(raw *serverFlags) *command {
 	fs.DurationVar(&raw.tick, "tick", 100*time.Millisecond, "length of one logical clock tick")
 	fs.IntVar(&raw.electionTicks, "election-ticks", 10, "election timeout in ticks, randomized in [T, 2T)")
 	fs.Int64Var(&raw.snapshotEntries, "snapshot-entries", 100_000, "snapshot the counter and compact the log every this many commands; -1: only on the timer (hourly)")
+	fs.Uint64Var(&raw.snapshotMargin, "snapshot-margin", 1000, "entries kept behind a snapshot when the log is compacted, so slightly lagging followers need no install")
 	fs.StringVar(&raw.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&raw.logFormat, "log-format", "json", "json or text; logs go to stderr")
 	return &command{
@@ -92,6 +94,7 @@ type serverFlags struct {
 	tick                     time.Duration
 	electionTicks            int
 	snapshotEntries          int64
+	snapshotMargin           uint64
 	logLevel, logFormat      string
 	id                       uint64
 	join                     bool
@@ -111,7 +114,7 @@ func parseServerArgs(args []string) (serverConfig, *command, error) {
 
 func (raw *serverFlags) validate(pos []string) (serverConfig, error) {
 	cfg := serverConfig{data: raw.data, group: raw.group, addr: raw.addr, listen: raw.listen, tls: raw.tls,
-		tick: raw.tick, electionTicks: raw.electionTicks, snapshotEntries: raw.snapshotEntries, logFormat: raw.logFormat,
+		tick: raw.tick, electionTicks: raw.electionTicks, snapshotEntries: raw.snapshotEntries, snapshotMargin: raw.snapshotMargin, logFormat: raw.logFormat,
 		id: raw.id, join: raw.join}
 	switch {
 	case len(pos) > 0:
@@ -195,7 +198,8 @@ func serve(cfg serverConfig, logOut io.Writer) error {
 
 	srv, err := counter.StartServer(counter.ServerConfig{
 		DataDir: cfg.data, Group: cfg.group, Addr: cfg.addr, ListenAddr: cfg.listen, SourceIP: cfg.sourceIP, Peers: cfg.peers, TLS: tlsCfg, NodeID: cfg.id, Join: cfg.join,
-		TickInterval: cfg.tick, ElectionTicks: cfg.electionTicks, SnapshotEntries: cfg.snapshotEntries, Logger: log,
+		TickInterval: cfg.tick, ElectionTicks: cfg.electionTicks, SnapshotEntries: cfg.snapshotEntries,
+		SnapshotMarginEntries: cfg.snapshotMargin, Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("starting: %w", err)

@@ -49,6 +49,9 @@ type ServerConfig struct {
 	// compacts the log behind it (see raftkit.NodeOptions); 0: raftkit's
 	// default.
 	SnapshotEntries int64
+	// SnapshotMarginEntries is how many entries compaction keeps behind a
+	// snapshot for lagging followers; 0: raftkit's default.
+	SnapshotMarginEntries uint64
 	// FS and NewTransport replace the disk and the TCP transport in tests,
 	// and SnapshotCaller the client that fetches snapshots from peers.
 	FS             vfs.FS
@@ -108,6 +111,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	s.node, err = host.StartNode(raftkit.NodeOptions{
 		GroupID: raftkit.GroupIDFromName(cfg.Group), NodeID: self, Peers: peers, Join: cfg.Join,
 		StateMachine: s.sm, ElectionTicks: cfg.ElectionTicks, SnapshotEntries: cfg.SnapshotEntries,
+		SnapshotMarginEntries: cfg.SnapshotMarginEntries,
 	})
 	if err == nil {
 		err = host.RegisterService(ServiceIncrement, s.serveIncrement)
