@@ -23,6 +23,13 @@ go test -race -count=1 ./...
 echo "== randomized simulation"
 go test -count=1 -run 'TestRandomizedSafety' ./rafttest/
 
+# The fault-injection suite's CI share: three scenarios (partitions,
+# SIGKILL, pause) on 3 real counter processes, about 30 s of faults each,
+# in a step of its own so the servers do not compete with the race run.
+# The full matrix is `go run ./cmd/raftchaos` (see the README).
+echo "== fault injection (3 scenarios)"
+RAFTKIT_CHAOS=1 go test -count=1 -run 'TestScenariosCI' ./chaos/
+
 # The benchmark module (its own go.mod: the peers it compares against never
 # enter the library's dependencies): vet, its unit tests, and a smoke run of
 # the harness on raftkit and the baseline. The full comparison is
