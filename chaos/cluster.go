@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -256,6 +257,27 @@ func (c *cluster) localValue(ctx context.Context, s *server) (int64, error) {
 		return 0, errors.New("chaos: local value: malformed response")
 	}
 	return int64(binary.BigEndian.Uint64(resp)), nil
+}
+
+// runtimeService is the counter server's service answering with its
+// goroutine count and heap size (cmd/counter).
+const runtimeService = "counter.runtime"
+
+type runtimeStats struct {
+	Goroutines int    `json:"goroutines"`
+	HeapBytes  uint64 `json:"heap_bytes"`
+}
+
+// runtime asks s for its process's goroutine count and heap size.
+func (c *cluster) runtime(ctx context.Context, s *server) (runtimeStats, error) {
+	var st runtimeStats
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	resp, err := c.caller.Call(ctx, s.proxy, runtimeService, 0, nil)
+	if err != nil {
+		return st, err
+	}
+	return st, json.Unmarshal(resp, &st)
 }
 
 // leader returns the server that says it leads with the highest term, or

@@ -24,6 +24,8 @@ type row struct {
 	faults           int
 	faultErrors      int
 	installs, caught int
+	gStart, gEnd     int
+	rssKiB           int64
 }
 
 // WriteTable writes a Markdown table of results, a row per scenario and
@@ -42,8 +44,8 @@ func WriteTable(w io.Writer, results []Result) {
 		rw.add(res)
 	}
 	sort.Strings(keys)
-	fmt.Fprintln(w, "| scenario | nodes | runs | passed | ops ok | failed | unknown | linearizability | acked writes lost | recovery p50 | recovery max | elections | installs (killed mid-fetch) | faults (not started) |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| scenario | nodes | runs | passed | ops ok | failed | unknown | linearizability | acked writes lost | recovery p50 | recovery max | elections | installs (killed mid-fetch) | faults (not started) | goroutines start → end | peak RSS MiB |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, k := range keys {
 		rw := rows[k]
 		slices.Sort(rw.recoveries)
@@ -51,9 +53,9 @@ func WriteTable(w io.Writer, results []Result) {
 		if n := len(rw.recoveries); n > 0 {
 			p50, mx = rw.recoveries[(n-1)/2], rw.recoveries[n-1]
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %s | %d | %v | %v | %d | %d (%d) | %d (%d) |\n",
+		fmt.Fprintf(w, "| %s | %d | %d | %d | %d | %d | %d | %s | %d | %v | %v | %d | %d (%d) | %d (%d) | %d → %d | %d |\n",
 			rw.scenario, rw.nodes, rw.runs, rw.passed, rw.ok, rw.failed, rw.unkn, verdicts(rw.verdicts),
-			rw.lost, p50.Round(time.Millisecond), mx.Round(time.Millisecond), rw.elections, rw.installs, rw.caught, rw.faults, rw.faultErrors)
+			rw.lost, p50.Round(time.Millisecond), mx.Round(time.Millisecond), rw.elections, rw.installs, rw.caught, rw.faults, rw.faultErrors, rw.gStart, rw.gEnd, rw.rssKiB>>10)
 	}
 	for _, res := range results {
 		if res.Err != nil {
@@ -85,6 +87,8 @@ func (rw *row) add(res Result) {
 	rw.recoveries = append(rw.recoveries, res.Recovery)
 	rw.elections += res.Elections
 	rw.installs += res.Installs
+	rw.gStart, rw.gEnd = max(rw.gStart, res.GoroutinesStart), max(rw.gEnd, res.GoroutinesEnd)
+	rw.rssKiB = max(rw.rssKiB, res.MaxRSSKiB)
 	rw.caught += res.InstallsCaught
 	for _, n := range res.Faults {
 		rw.faults += n

@@ -75,7 +75,10 @@ type Result struct {
 	MaxRSSKiB      int64
 	Installs       int // snapshot fetches completed, from the servers' logs
 	InstallsCaught int // servers killed in the middle of a snapshot fetch
-	Err            error // nil when every check passed
+	// GoroutinesStart and GoroutinesEnd are the most goroutines any server
+	// ran before the faults and after healing and converging.
+	GoroutinesStart, GoroutinesEnd int
+	Err                            error // nil when every check passed
 }
 
 // Limits the checks hold a run to.
@@ -83,7 +86,12 @@ const (
 	recoveryLimit = 5 * time.Second // heal to a successful write, 3 nodes
 	rssLimitKiB   = 1 << 20         // 1 GiB per server process
 	convergeLimit = 30 * time.Second
-	checkTimeout  = 2 * time.Minute
+	// goroutineSlack allows for connections that exist after the faults
+	// and not before them (a follower's own to other followers, snapshot
+	// clients): a few goroutines each. A leak per fault or per operation
+	// outgrows it.
+	goroutineSlack = 64
+	checkTimeout   = 2 * time.Minute
 )
 
 // runner carries one run's state through its phases.
@@ -152,6 +160,10 @@ func (r *runner) run(ctx context.Context, kinds []string, res *Result) error {
 		return fmt.Errorf("the cluster never accepted a write: %w", err)
 	}
 	startTerm := r.maxTerm(ctx)
+	baseline, err := r.maxGoroutines(ctx)
+	if err != nil {
+		return err
+	}
 	r.logf("cluster of %d up; workload starts", r.cfg.Nodes)
 	w := startWorkload(c, c.proxies(), r.cfg.ClientsPerNode, r.cfg.Seed)
 
@@ -175,6 +187,12 @@ func (r *runner) run(ctx context.Context, kinds []string, res *Result) error {
 		errs = append(errs, err)
 	}
 	res.Elections = r.maxTerm(ctx) - startTerm
+	res.GoroutinesStart = baseline
+	if res.GoroutinesEnd, err = r.maxGoroutines(ctx); err != nil {
+		errs = append(errs, err)
+	} else if res.GoroutinesEnd > baseline+goroutineSlack {
+		errs = append(errs, fmt.Errorf("goroutines: a server runs %d after healing, %d at the start: a leak", res.GoroutinesEnd, baseline))
+	}
 	for _, s := range c.servers {
 		r.rss.note(s)
 	}
@@ -232,6 +250,19 @@ func (r *runner) healAll() {
 		}
 	}
 	r.restartAll()
+}
+
+// maxGoroutines is the most goroutines any running server reports.
+func (r *runner) maxGoroutines(ctx context.Context) (int, error) {
+	most := 0
+	for _, id := range r.c.ids() {
+		st, err := r.c.runtime(ctx, r.c.servers[id])
+		if err != nil {
+			return 0, fmt.Errorf("runtime stats of node %d: %w", id, err)
+		}
+		most = max(most, st.Goroutines)
+	}
+	return most, nil
 }
 
 // firstWrite retries a write until one succeeds and returns how long it

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -208,6 +210,10 @@ func serve(cfg serverConfig, logOut io.Writer) error {
 		_ = srv.Close()
 		return fmt.Errorf("registering %s: %w", localValueService, err)
 	}
+	if err := srv.Host().RegisterService(runtimeService, serveRuntime); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("registering %s: %w", runtimeService, err)
+	}
 	log.Info("counter server started", "addr", cfg.addr, "group", cfg.group,
 		"node", srv.Node().ID(), "peers", cfg.peers, "tls", tlsCfg != nil)
 	sig := <-sigs
@@ -259,4 +265,21 @@ func localValue(ctx context.Context, caller client.Caller, addr, group string) (
 		return 0, fmt.Errorf("%s from %s: %d bytes, want 8", localValueService, addr, len(resp))
 	}
 	return int64(binary.BigEndian.Uint64(resp)), nil
+}
+
+// runtimeService answers with the process's goroutine count and heap
+// size as JSON, so that the fault-injection suite can tell a leak from a
+// process that settles after faults heal.
+const runtimeService = "counter.runtime"
+
+// runtimeStats is runtimeService's answer.
+type runtimeStats struct {
+	Goroutines int    `json:"goroutines"`
+	HeapBytes  uint64 `json:"heap_bytes"`
+}
+
+func serveRuntime(context.Context, uint64, []byte) ([]byte, error) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return json.Marshal(runtimeStats{Goroutines: runtime.NumGoroutine(), HeapBytes: ms.HeapAlloc})
 }
