@@ -180,15 +180,22 @@ func (r *runner) admin() *cli.Service {
 }
 
 // replaceMember removes a random member and adds a new one in its place
-// while the workload runs (and, in mixed runs, while other faults hold);
-// a removal or addition that fails is reported and the membership the
-// group ends with is what the harness keeps counting.
+// while another member is cut off from the rest for 0.5-3 s (the cut heals
+// by itself, mid-change, or when the fault ends). A removal or addition
+// that fails is reported; the membership the group ends with is what the
+// harness counts from then on.
 func replaceMember(ctx context.Context, r *runner) (func(), error) {
-	victim := uint64(r.shuffled()[0])
+	ids := r.shuffled()
+	victim, cut := uint64(ids[0]), ids[1]
+	r.c.net.Partition([]int{cut}, append([]int{ids[0]}, ids[2:]...))
+	t := time.AfterFunc(between(500*time.Millisecond, 3*time.Second)(r.rng), r.c.net.Heal)
+	heal := func() { t.Stop(); r.c.net.Heal() }
+	r.logf("membership: node %d cut off; replacing node %d", cut, victim)
+
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := r.admin().RemovePeer(cctx, victim); err != nil {
-		return nil, fmt.Errorf("remove %d: %w", victim, err)
+		return heal, fmt.Errorf("remove %d: %w", victim, err)
 	}
 	s := r.c.servers[victim]
 	r.rss.note(s)
@@ -200,19 +207,19 @@ func replaceMember(ctx context.Context, r *runner) (func(), error) {
 	id := r.nextID()
 	ns, err := r.c.addServer(id, true)
 	if err != nil {
-		return nil, err
+		return heal, err
 	}
 	if err := r.c.start(ns); err != nil {
-		return nil, err
+		return heal, err
 	}
 	if err := r.admin().AddPeer(cctx, raftkit.Peer{ID: id, Addr: ns.proxy}); err != nil {
 		// The addition may still complete; the harness keeps the server
-		// running and counts it either way, and convergence tells.
+		// running, and convergence drops it if the group did not take it.
 		r.logf("add %d: %v", id, err)
-		return func() {}, nil
+		return heal, nil
 	}
 	r.logf("added %d", id)
-	return func() {}, nil
+	return heal, nil
 }
 
 func (r *runner) nextID() uint64 {

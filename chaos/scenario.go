@@ -24,7 +24,7 @@ var Scenarios = map[string][]string{
 	"partitions":     {"partition-halves", "isolate-leader", "majority-ring", "bridge", "one-way"},
 	"kill":           {"kill-minority", "kill-minority", "kill-all"},
 	"pause":          {"pause-leader"},
-	"membership":     {"membership", "partition-halves", "isolate-leader"},
+	"membership":     {"membership", "membership", "isolate-leader"},
 	"transfer":       {"transfer"},
 	"snapshot":       {"snapshot-install"},
 	"snapshot-crash": {"crash-in-install"},
@@ -223,6 +223,10 @@ func (r *runner) inject(ctx context.Context, kinds []string, res *Result) {
 			f = faults[kinds[r.rng.IntN(len(kinds))]]
 		}
 		heal, err := f.apply(ctx, r)
+		if err != nil && heal != nil {
+			heal() // what it did start ends now
+			heal = nil
+		}
 		if err != nil {
 			r.logf("%s: could not start: %v", f.name, err)
 			res.FaultErrors = append(res.FaultErrors, f.name+": "+err.Error())
