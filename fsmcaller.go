@@ -156,6 +156,7 @@ func (f *fsmCaller) applyEntries(item *applyItem) uint64 {
 		failFutures(item.futs, f.n.errState())
 		return 0
 	}
+	f.n.met.applyBatch.Observe(float64(len(item.ents)))
 	f.it.reset(item.ents, item.futs)
 	err := f.call("Apply", func() {
 		if err := f.sm.Apply(&f.it); err != nil {
@@ -189,6 +190,7 @@ func (f *fsmCaller) applyEntries(item *applyItem) uint64 {
 	}
 	last := &item.ents[done-1]
 	f.lastIndex, f.lastTerm = last.Index, last.Term
+	f.n.met.applied.Set(float64(last.Index))
 	f.applyConfEntries(item.ents[:done])
 	return last.Index
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/raftkit/raftkit/internal/testutil"
+	"github.com/raftkit/raftkit/metrics"
 	"github.com/raftkit/raftkit/storage/vfs"
 	"github.com/raftkit/raftkit/transport"
 	"github.com/raftkit/raftkit/transport/memnet"
@@ -134,6 +135,8 @@ type testCluster struct {
 	// initial voters; the others start with Join, outside the
 	// configuration, until a membership change adds them.
 	voters int
+	// sinks, when set, gives host i the metrics sink sinks[i].
+	sinks []metrics.Sink
 }
 
 // newTCPCluster is a testCluster whose hosts talk over real TCP on
@@ -198,6 +201,9 @@ func (c *testCluster) tryStart(i int) error {
 	}
 	if c.caller != nil {
 		opts.SnapshotCaller = c.caller
+	}
+	if c.sinks != nil {
+		opts.Metrics = c.sinks[i]
 	}
 	h, err := NewNodeHost(opts)
 	if err != nil {

@@ -37,6 +37,7 @@ type Node struct {
 	addrMu sync.Mutex
 	book   *storage.AddressBook
 	log    *slog.Logger
+	met    *groupMetrics
 	state  schedState
 	fsm    *fsmCaller
 	// snaps holds the group's snapshots; snapper is the state machine's
@@ -152,6 +153,7 @@ func (n *Node) Apply(t Task) (*Future, error) {
 		return nil, err
 	}
 	if q := n.fsm.bytes.Load(); q >= n.opts.MaxApplyQueueBytes {
+		n.met.busy.Add(1)
 		return nil, &Error{Code: CodeBusy, Msg: "apply queue over budget"}
 	}
 	// The overhead keeps empty tasks from bypassing the budget.
@@ -164,6 +166,7 @@ func (n *Node) Apply(t Task) (*Future, error) {
 	}
 	if n.taskBytes > 0 && n.taskBytes+size > n.opts.MaxPendingBytes {
 		n.mu.Unlock()
+		n.met.busy.Add(1)
 		return nil, &Error{Code: CodeBusy, Msg: "task queue over budget"}
 	}
 	n.in.tasks = append(n.in.tasks, taskReq{data: t.Data, term: t.ExpectedTerm, fut: fut, bytes: size})

@@ -26,6 +26,7 @@ func (n *Node) onSoftState(ss core.SoftState) {
 	term := w.rn.Term()
 	w.lastTerm = term
 	n.publishView()
+	n.met.onSoftState(prev, ss, term)
 	if prev.Role == core.RoleLeader && ss.Role != core.RoleLeader {
 		n.log.Info("stopped leading", "term", term, "leader", ss.Lead)
 		if w.led != 0 {
@@ -195,6 +196,7 @@ func (n *Node) finishStop() {
 	n.shut = true
 	n.mu.Unlock()
 	n.host.removeNode(n)
+	n.met.forget()
 	n.log.Info("node shut down")
 	n.fsm.enqueue(applyItem{kind: applyShutdown, done: n.stopped})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/raftkit/raftkit/internal/core"
 )
@@ -50,6 +51,7 @@ func (n *Node) ReadIndex(ctx context.Context, mode ReadMode) (uint64, error) {
 	if mode == ReadStale {
 		return n.fsm.applied.Load(), nil
 	}
+	start := time.Now()
 	r := n.reads.add()
 	defer n.reads.remove(r.id)
 	err := n.onWorker(ctx, func() error {
@@ -76,6 +78,7 @@ func (n *Node) ReadIndex(ctx context.Context, mode ReadMode) (uint64, error) {
 	if err := n.waitApplied(ctx, index); err != nil {
 		return 0, err
 	}
+	n.met.readLatency.Observe(time.Since(start).Seconds())
 	return index, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/raftkit/raftkit/internal/core"
 	"github.com/raftkit/raftkit/raftpb"
@@ -72,6 +73,9 @@ func (n *Node) runCore(in *inbox) {
 	for range in.ticks {
 		w.rn.Tick()
 	}
+	if in.ticks > 0 && (w.soft.Role == core.RoleLeader || len(n.met.followers) > 0) {
+		n.met.updateFollowers(w.rn.Status())
+	}
 	for i := range in.msgs {
 		m := &in.msgs[i]
 		if m.Type == raftpb.MsgSnap && m.Snapshot != nil && n.interceptSnapshot(*m) {
@@ -128,10 +132,12 @@ func (n *Node) propose(tasks []taskReq) {
 		var rerr error = n.notLeader(w.rn.Lead())
 		if errors.Is(err, core.ErrProposalDropped) && w.rn.Role() == core.RoleLeader {
 			rerr = &Error{Code: CodeBusy, Msg: "uncommitted log over budget", Err: err}
+			n.met.busy.Add(float64(len(keep)))
 		}
 		completeTasks(keep, rerr)
 		return
 	}
+	n.met.proposals.Add(float64(len(keep)))
 	w.pending = addPending(w.pending, first, term, keep)
 }
 
@@ -205,13 +211,17 @@ func (n *Node) handleReady(rd core.Ready) {
 		if err := w.lm.SaveHardState(rd.HardState); err != nil {
 			panic(err)
 		}
+		n.met.term.Set(float64(rd.HardState.Term))
+		n.met.commit.Set(float64(rd.HardState.Commit))
 	}
 	committed := rd.CommittedEntries
 	rd.CommittedEntries = nil // the job keeps only what Advance needs
 	w.snap.bytes += entriesBytes(committed)
 	j := &persistJob{rd: rd}
 	if len(rd.Entries) > 0 {
+		start := time.Now()
 		w.lm.Append(rd.Entries, func(err error) {
+			n.met.appendLatency.Observe(time.Since(start).Seconds())
 			n.mu.Lock()
 			j.done, j.err = true, err
 			n.mu.Unlock()

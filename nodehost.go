@@ -69,6 +69,8 @@ func NewNodeHost(opts HostOptions) (*NodeHost, error) {
 		_, _ = rand.Read(b[:])
 		h.seed = binary.LittleEndian.Uint64(b[:])
 	}
+	observeFsyncs(&opts)
+	h.opts = opts
 	eng, err := logengine.Open(opts.FS, path.Join(opts.DataDir, "log"), opts.LogEngine)
 	if err != nil {
 		return nil, &Error{Code: CodeStorage, Msg: "opening the log engine", Err: err}
@@ -91,6 +93,7 @@ func NewNodeHost(opts HostOptions) (*NodeHost, error) {
 	_ = h.RegisterService(StatusService, h.serveStatus)
 	_ = h.RegisterService(adminrpc.Service, adminrpc.NewHandler(h.findAdmin))
 	h.startSnapshots()
+	h.registerHostMetrics()
 	go h.ticker()
 	h.log.Info("node host started", "addr", h.trans.Addr(), "data", opts.DataDir)
 	return h, nil
@@ -108,6 +111,7 @@ func (h *NodeHost) StartNode(opts NodeOptions) (*Node, error) {
 	n := &Node{
 		host: h, group: opts.GroupID, id: opts.NodeID, opts: opts,
 		log:     h.log.With("group", opts.GroupID, "node", opts.NodeID),
+		met:     newGroupMetrics(h.opts.Metrics, opts.GroupID, opts.NodeID),
 		stopped: make(chan struct{}),
 	}
 	var cs raftpb.ConfState
@@ -319,6 +323,7 @@ func (h *NodeHost) Close() error {
 	h.raftPool.close()
 	h.applyPool.close()
 	errs = append(errs, h.engine.Close())
+	h.forgetHostMetrics()
 	h.log.Info("node host closed", "addr", h.trans.Addr())
 	return errors.Join(errs...)
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/raftkit/raftkit/metrics"
 	"github.com/raftkit/raftkit/storage/logengine"
 	"github.com/raftkit/raftkit/storage/vfs"
 	"github.com/raftkit/raftkit/transport"
@@ -63,6 +64,9 @@ type HostOptions struct {
 	Seed uint64
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
+	// Metrics receives the host's and its groups' measurements (see
+	// package metrics; metrics/prom reports to Prometheus). Nil discards.
+	Metrics metrics.Sink
 }
 
 // SnapshotCaller calls a service on a peer host; tcp.Client and
@@ -81,6 +85,9 @@ func (o *HostOptions) normalize() error {
 	}
 	if o.FS == nil {
 		o.FS = vfs.OS{}
+	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.Discard()
 	}
 	if o.SnapshotChunkBytes < 0 || o.SnapshotMaxBytesPerSecond < 0 {
 		return &Error{Code: CodeInvalidArgument, Msg: "HostOptions: SnapshotChunkBytes and SnapshotMaxBytesPerSecond must not be negative"}

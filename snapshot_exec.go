@@ -164,6 +164,8 @@ func (n *Node) writeSnapshot(meta raftpb.SnapshotMeta, save SnapshotSaveFunc) {
 	}
 	if err == nil {
 		n.log.Info("snapshot saved", "index", meta.Index, "term", meta.Term, "took", time.Since(start))
+		n.met.snapSaves.Add(1)
+		n.met.snapSaveBytes.Add(float64(n.snapshotBytes(meta.Index)))
 		n.deleteOldSnapshots(meta.Index)
 	}
 	n.snapshotSaved(saveResult{meta: meta, err: err})
@@ -285,4 +287,22 @@ func (f *fsmCaller) loadSnapshot(meta raftpb.SnapshotMeta) uint64 {
 	n.confW.set(f.conf, meta.Index)
 	n.log.Info("snapshot loaded", "index", meta.Index, "term", meta.Term)
 	return meta.Index
+}
+
+// snapshotBytes is the size of the files of the snapshot at index, if it
+// is the latest (it is, right after its save); 0 otherwise.
+func (n *Node) snapshotBytes(index uint64) int64 {
+	r, err := n.snaps.Latest()
+	if err != nil || r == nil {
+		return 0
+	}
+	defer r.Close()
+	if r.Meta().Index != index {
+		return 0
+	}
+	var total int64
+	for _, f := range r.Files() {
+		total += f.Size
+	}
+	return total
 }

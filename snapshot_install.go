@@ -140,6 +140,8 @@ func (n *Node) onFetched(r fetchResult) {
 		"retries", r.stats.Retries, "corrupt_chunks", r.stats.CorruptChunks,
 		"copy_time", r.copied, "commit_time", r.committed)
 	s.fetched = *meta
+	n.met.snapInstalls.Add(1)
+	n.met.snapInstallBytes.Add(float64(r.stats.Bytes))
 	if err := n.learnFetchedAddrs(meta.Index); err != nil {
 		n.enterError(newError(CodeStorage, err, "learning the addresses of snapshot %d", meta.Index))
 		return

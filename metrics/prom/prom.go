@@ -132,7 +132,9 @@ type funcSeries struct {
 	lv   []string
 }
 
-func seriesKey(d *metrics.Desc, lv []string) string { return d.Name + "\x00" + strings.Join(lv, "\x00") }
+func seriesKey(d *metrics.Desc, lv []string) string {
+	return d.Name + "\x00" + strings.Join(lv, "\x00")
+}
 
 func (c *funcCollector) add(d *metrics.Desc, typ prometheus.ValueType, f func() float64, lv []string) {
 	c.mu.Lock()

@@ -51,6 +51,10 @@ type Options struct {
 	ZeroFill bool
 	// Logger receives recovery and GC events; nil discards them.
 	Logger *slog.Logger
+	// SyncObserver, when set, is told how long each group-commit fsync
+	// took (for a latency histogram). It runs on the writer goroutine and
+	// must return at once.
+	SyncObserver func(time.Duration)
 }
 
 func (o *Options) normalize() error {

@@ -424,7 +424,11 @@ func (e *Engine) commitRound() error {
 	e.bytesWritten.Add(int64(len(w.buf)))
 	start := time.Now()
 	err := w.wf.Sync()
-	e.syncNanos.Add(int64(time.Since(start)))
+	took := time.Since(start)
+	e.syncNanos.Add(int64(took))
+	if e.opts.SyncObserver != nil {
+		e.opts.SyncObserver(took)
+	}
 	e.fsyncs.Add(1)
 	if err != nil {
 		return e.fail(fmt.Errorf("sync %s: %w", w.active.name, err))
