@@ -27,6 +27,13 @@ func (n *Node) addr(id uint64) string {
 	return ""
 }
 
+// PeerAddr returns the raft address this member knows for member id (from
+// the configuration entries, snapshots and options it has seen), or "" if
+// it knows none.
+//
+// Concurrency: safe for concurrent use.
+func (n *Node) PeerAddr(id uint64) string { return n.addr(id) }
+
 // addrsCopy returns a copy of the address book.
 func (n *Node) addrsCopy() map[uint64]string {
 	if m := n.addrs.Load(); m != nil {

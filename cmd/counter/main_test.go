@@ -58,6 +58,7 @@ func TestBadCommandLines(t *testing.T) {
 		{with(srv[:4], "127.0.0.1:8084", "--peers", peers3, "--join", "--id", "2"), "--join needs --id above 3"},
 		{with(srv, "--id", "2"), "--id 2 differs"},
 		{with(srv, "--listen", "8081"), `--listen "8081"`},
+		{with(srv, "--http", "localhost"), `--http "localhost"`},
 		{with(srv, "--source-ip", "127.0.0"), `--source-ip "127.0.0": not an IP address`},
 		{[]string{"client", "get"}, "--peers is required"},
 		{cli, "missing operation"},

@@ -31,6 +31,10 @@ func TestProcesses(t *testing.T) {
 		t.Parallel()
 		testFailover(t, exe)
 	})
+	t.Run("http", func(t *testing.T) {
+		t.Parallel()
+		testHTTP(t, exe)
+	})
 }
 
 // buildCounter builds this command (without the race detector: it applies

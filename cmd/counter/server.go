@@ -21,6 +21,7 @@ import (
 	"github.com/raftkit/raftkit"
 	"github.com/raftkit/raftkit/client"
 	"github.com/raftkit/raftkit/examples/counter"
+	"github.com/raftkit/raftkit/metrics"
 	"github.com/raftkit/raftkit/transport"
 	"github.com/raftkit/raftkit/transport/tcp"
 )
@@ -30,6 +31,7 @@ type serverConfig struct {
 	data, group, addr string
 	listen            string
 	sourceIP          net.IP
+	http              string
 	peers             []string
 	tls               tlsFiles
 	tick              time.Duration
@@ -69,6 +71,7 @@ func serverCommand(raw *serverFlags) *command {
 	fs.StringVar(&raw.addr, "addr", "", "this server's raft address, one of --peers unless --join (required)")
 	fs.StringVar(&raw.peers, "peers", "", "the group's initial servers, comma-separated, the same list on every server; a server's node ID is its position, from 1 (required)")
 	fs.StringVar(&raw.listen, "listen", "", "where the raft port listens when peers reach this server at --addr through a proxy or port forward; default --addr")
+	fs.StringVar(&raw.http, "http", "", "serve /status, /metrics and the status page on this address (HOST:PORT); off unless given")
 	fs.StringVar(&raw.sourceIP, "source-ip", "", "the local IP address to dial peers from; default the system's choice")
 	fs.BoolVar(&raw.join, "join", false, "start outside the initial configuration and wait to be added (raftctl add-peer ID@ADDR); needs --id")
 	fs.Uint64Var(&raw.id, "id", 0, "this server's node ID; default its position in --peers; with --join, above the number of --peers")
@@ -91,7 +94,7 @@ func serverCommand(raw *serverFlags) *command {
 // serverFlags are the server's flags as typed.
 type serverFlags struct {
 	data, group, addr, peers string
-	listen, sourceIP         string
+	listen, sourceIP, http   string
 	tls                      tlsFiles
 	tick                     time.Duration
 	electionTicks            int
@@ -115,7 +118,7 @@ func parseServerArgs(args []string) (serverConfig, *command, error) {
 }
 
 func (raw *serverFlags) validate(pos []string) (serverConfig, error) {
-	cfg := serverConfig{data: raw.data, group: raw.group, addr: raw.addr, listen: raw.listen, tls: raw.tls,
+	cfg := serverConfig{data: raw.data, group: raw.group, addr: raw.addr, listen: raw.listen, http: raw.http, tls: raw.tls,
 		tick: raw.tick, electionTicks: raw.electionTicks, snapshotEntries: raw.snapshotEntries, snapshotMargin: raw.snapshotMargin, logFormat: raw.logFormat,
 		id: raw.id, join: raw.join}
 	switch {
@@ -153,6 +156,9 @@ func (raw *serverFlags) validate(pos []string) (serverConfig, error) {
 	}
 	if _, _, err := net.SplitHostPort(raw.listen); raw.listen != "" && err != nil {
 		return cfg, usagef("--listen %q: %v", raw.listen, err)
+	}
+	if _, _, err := net.SplitHostPort(raw.http); raw.http != "" && err != nil {
+		return cfg, usagef("--http %q: %v", raw.http, err)
 	}
 	if raw.sourceIP != "" {
 		if cfg.sourceIP = net.ParseIP(raw.sourceIP); cfg.sourceIP == nil {
@@ -198,10 +204,18 @@ func serve(cfg serverConfig, logOut io.Writer) error {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 
+	var obs *observability
+	var sink metrics.Sink
+	if cfg.http != "" {
+		if obs, err = newObservability(); err != nil {
+			return err
+		}
+		sink = obs.sink
+	}
 	srv, err := counter.StartServer(counter.ServerConfig{
 		DataDir: cfg.data, Group: cfg.group, Addr: cfg.addr, ListenAddr: cfg.listen, SourceIP: cfg.sourceIP, Peers: cfg.peers, TLS: tlsCfg, NodeID: cfg.id, Join: cfg.join,
 		TickInterval: cfg.tick, ElectionTicks: cfg.electionTicks, SnapshotEntries: cfg.snapshotEntries,
-		SnapshotMarginEntries: cfg.snapshotMargin, Logger: log,
+		SnapshotMarginEntries: cfg.snapshotMargin, Logger: log, Metrics: sink,
 	})
 	if err != nil {
 		return fmt.Errorf("starting: %w", err)
@@ -214,6 +228,12 @@ func serve(cfg serverConfig, logOut io.Writer) error {
 		_ = srv.Close()
 		return fmt.Errorf("registering %s: %w", runtimeService, err)
 	}
+	if obs != nil {
+		if err := obs.serve(cfg.http, srv.Host(), tlsCfg, log); err != nil {
+			_ = srv.Close()
+			return err
+		}
+	}
 	log.Info("counter server started", "addr", cfg.addr, "group", cfg.group,
 		"node", srv.Node().ID(), "peers", cfg.peers, "tls", tlsCfg != nil)
 	sig := <-sigs
@@ -221,6 +241,11 @@ func serve(cfg serverConfig, logOut io.Writer) error {
 	// escape hatch should the close hang.
 	signal.Stop(sigs)
 	log.Info("counter server stopping", "signal", signalName(sig))
+	if obs != nil {
+		if err := obs.close(); err != nil {
+			log.Warn("closing the status server", "err", err)
+		}
+	}
 	if err := srv.Close(); err != nil {
 		return fmt.Errorf("closing: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/raftkit/raftkit"
+	"github.com/raftkit/raftkit/metrics"
 	"github.com/raftkit/raftkit/storage/vfs"
 	"github.com/raftkit/raftkit/transport"
 	"github.com/raftkit/raftkit/transport/tcp"
@@ -29,6 +30,8 @@ type ServerConfig struct {
 	// SourceIP, when set, is the local address this server dials its
 	// peers from (the fault-injection suite tells servers apart by it).
 	SourceIP net.IP
+	// Metrics receives the host's measurements; nil discards them.
+	Metrics metrics.Sink
 	// Peers are the group's initial servers, the same list on every
 	// server; a server's node ID is its position in the list, from 1.
 	Peers []string
@@ -101,7 +104,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	}
 	host, err := raftkit.NewNodeHost(raftkit.HostOptions{
 		DataDir: cfg.DataDir, FS: cfg.FS, Addr: cfg.Addr, ListenAddr: cfg.ListenAddr, TLS: cfg.TLS,
-		NewTransport: cfg.NewTransport, DialContext: dialFrom(cfg.SourceIP),
+		NewTransport: cfg.NewTransport, DialContext: dialFrom(cfg.SourceIP), Metrics: cfg.Metrics,
 		TickInterval: cfg.TickInterval, Logger: cfg.Logger, SnapshotCaller: cfg.SnapshotCaller,
 	})
 	if err != nil {
