@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -307,15 +308,40 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // its data directories and logs, and says how to rerun it.
 func (r *runner) keep(res *Result) {
 	dir := r.cfg.Dir
-	if err := checker.Save(res.Ops, filepath.Join(dir, "checker.jsonl")); err != nil {
+	if err := checker.Save(res.Ops, filepath.Join(dir, "history.jsonl")); err != nil {
 		r.logf("saving the history: %v", err)
 	}
+	if err := saveFinal(filepath.Join(dir, "final"), res.Check.FinalValue); err != nil {
+		r.logf("saving the final value: %v", err)
+	}
 	if res.Check.Linearizable != checker.Linearizable {
-		if err := res.Check.WriteVisualization(filepath.Join(dir, "checker.html")); err != nil {
+		if err := res.Check.WriteVisualization(filepath.Join(dir, "history.html")); err != nil {
 			r.logf("writing the visualization: %v", err)
 		}
 	}
 	r.logf("kept %s; rerun: %s", dir, RerunCommand(r.cfg))
+}
+
+func saveFinal(path string, v int64) error {
+	return os.WriteFile(path, []byte(strconv.FormatInt(v, 10)+"\n"), 0o644)
+}
+
+// Recheck checks the history a kept run saved in dir again (with the
+// final value it saved), for instance after the checker improved.
+func Recheck(dir string, timeout time.Duration) (checker.Result, error) {
+	ops, err := checker.Load(filepath.Join(dir, "history.jsonl"))
+	if err != nil {
+		return checker.Result{}, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "final"))
+	if err != nil {
+		return checker.Result{}, err
+	}
+	final, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return checker.Result{}, fmt.Errorf("%s/final: %w", dir, err)
+	}
+	return checker.Check(ops, final, timeout), nil
 }
 
 // RerunCommand is the command line that repeats cfg's run.

@@ -170,3 +170,44 @@ func TestSyntheticHistoryFalsified(t *testing.T) {
 		t.Fatalf("a falsified read passed: %v", res.Linearizable)
 	}
 }
+
+// Several increments of unknown outcome applied together (a partitioned
+// leader's clients, say, once it heals) among many that never applied:
+// the pruning finds the group, so the check stays fast and passes.
+func TestManyUnknownsAppliedTogether(t *testing.T) {
+	var ops []Op
+	var value, now, delta int64
+	for c := range 6 {
+		for range 20 { // never applied
+			delta++
+			ops = append(ops, unknown(c, now, now+5, delta))
+		}
+	}
+	together := []int64{}
+	for c := range 6 {
+		delta++
+		together = append(together, delta)
+		ops = append(ops, unknown(c, now, now+5, delta))
+	}
+	for _, d := range together {
+		value += d
+	}
+	for i := range 3000 {
+		now += 10
+		c := i % 6
+		if i%3 == 0 {
+			ops = append(ops, read(c, now, now+5, value))
+			continue
+		}
+		delta++
+		value += delta
+		ops = append(ops, add(c, now, now+5, delta, value))
+	}
+	res := Check(ops, value, 20*time.Second)
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if res.CheckTime > 10*time.Second {
+		t.Logf("checked in %v: the pruning did not find the group", res.CheckTime)
+	}
+}

@@ -37,6 +37,7 @@ type options struct {
 	dir       string
 	keep      bool
 	quiet     bool
+	recheck   string
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -52,6 +53,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.dir, "dir", "", "where runs keep their files (default a new temporary directory)")
 	fs.BoolVar(&o.keep, "keep", false, "keep every run's files, not only the failed ones'")
 	fs.BoolVar(&o.quiet, "q", false, "print only the table, not each fault as it happens")
+	fs.StringVar(&o.recheck, "recheck", "", "check the history a kept run saved in this directory again, and exit")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -91,6 +93,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "raftchaos:", err)
 		return 2
+	}
+	if o.recheck != "" {
+		res, err := chaos.Recheck(o.recheck, 10*time.Minute)
+		if err == nil {
+			err = res.Err()
+		}
+		fmt.Fprintf(stdout, "%s: %v; %d ok, %d failed, %d unknown operations; checked in %v\n", o.recheck,
+			res.Linearizable, res.OK, res.Failed, res.Unknown, res.CheckTime.Round(time.Millisecond))
+		if err != nil {
+			fmt.Fprintln(stderr, "raftchaos:", err)
+			return 1
+		}
+		return 0
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
