@@ -137,6 +137,8 @@ type testCluster struct {
 	voters int
 	// sinks, when set, gives host i the metrics sink sinks[i].
 	sinks []metrics.Sink
+	// logger, when set, receives every host's logs.
+	logger *slog.Logger
 }
 
 // newTCPCluster is a testCluster whose hosts talk over real TCP on
@@ -188,7 +190,7 @@ func (c *testCluster) start(i int) {
 func (c *testCluster) tryStart(i int) error {
 	opts := HostOptions{
 		DataDir: "/data", FS: c.fs[i], TickInterval: cmp.Or(c.tick, 2*time.Millisecond), Seed: uint64(i + 1),
-		Logger: testLogger(), Addr: c.addrs[i],
+		Logger: cmp.Or(c.logger, testLogger()), Addr: c.addrs[i],
 	}
 	if c.dirs != nil {
 		opts.DataDir, opts.FS = c.dirs[i], nil

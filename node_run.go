@@ -1,8 +1,10 @@
 package raftkit
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"time"
 
@@ -76,8 +78,12 @@ func (n *Node) runCore(in *inbox) {
 	if in.ticks > 0 && (w.soft.Role == core.RoleLeader || len(n.met.followers) > 0) {
 		n.met.updateFollowers(w.rn.Status())
 	}
+	debug := len(in.msgs) > 0 && n.log.Enabled(context.Background(), slog.LevelDebug)
 	for i := range in.msgs {
 		m := &in.msgs[i]
+		if debug {
+			logMessage(n.log, "received", m)
+		}
 		if m.Type == raftpb.MsgSnap && m.Snapshot != nil && n.interceptSnapshot(*m) {
 			continue
 		}
@@ -239,11 +245,15 @@ func (n *Node) handleReady(rd core.Ready) {
 // send hands messages to the transport; a refused send tells the core the
 // peer is unreachable so it stops pipelining to it.
 func (n *Node) send(msgs []raftpb.Message) {
+	debug := len(msgs) > 0 && n.log.Enabled(context.Background(), slog.LevelDebug)
 	for i := range msgs {
 		m := &msgs[i]
 		addr := n.addr(m.To)
 		if addr == "" || m.To == n.id {
 			continue
+		}
+		if debug {
+			logMessage(n.log, "sending", m)
 		}
 		if m.Type == raftpb.MsgSnap {
 			n.noteSnapshotSent(m)
@@ -287,4 +297,10 @@ func (n *Node) failSnapshotWaiters(reqs []chan snapshotResult) {
 		s.install.cancel()
 		s.install = nil
 	}
+}
+
+// logMessage is the per-message detail of debug logs.
+func logMessage(log *slog.Logger, what string, m *raftpb.Message) {
+	log.Debug(what, "type", m.Type, "from", m.From, "to", m.To, "term", m.Term, "index", m.Index,
+		"log_term", m.LogTerm, "entries", len(m.Entries), "commit", m.Commit, "reject", m.Reject)
 }

@@ -229,7 +229,12 @@ func (r *Raft) handleAppendResponse(m raftpb.Message) {
 	}
 	pr.RecentActive = true
 	if m.Reject {
+		wasReplicating := pr.State == tracker.StateReplicate
 		if pr.MaybeDecrTo(m.Index, min(r.nextIndexFromHint(&m), r.log.lastIndex()+1)) {
+			if wasReplicating {
+				r.logger.Info("follower's log differs: probing for the last match", "to", m.From,
+					"rejected", m.Index, "next", pr.Next, "term", r.term)
+			}
 			r.sendAppend(m.From, false)
 		}
 		return
@@ -244,10 +249,13 @@ func (r *Raft) handleAppendResponse(m raftpb.Message) {
 	switch pr.State {
 	case tracker.StateProbe:
 		pr.BecomeReplicate()
+		r.logger.Info("follower matches: replicating in a pipeline", "to", m.From, "match", pr.Match, "term", r.term)
 	case tracker.StateSnapshot:
 		if pr.Match >= pr.PendingSnapshot {
 			pr.BecomeProbe()
 			pr.BecomeReplicate()
+			r.logger.Info("follower installed the snapshot: replicating in a pipeline", "to", m.From,
+				"match", pr.Match, "term", r.term)
 		}
 	case tracker.StateReplicate:
 		pr.Inflights.FreeLE(m.Index)

@@ -1,0 +1,67 @@
+package raftkit
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// syncBuffer is a log sink safe for the host's many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The election and replication events read at info level, each record
+// naming its group and node (and term where it has one); every message is
+// logged at debug level only.
+func TestLogsAtInfoAndDebug(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		t.Run(level.String(), func(t *testing.T) {
+			var buf syncBuffer
+			c := newTestCluster(t, 3, 1)
+			c.logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level}))
+			c.startAll()
+			c.applyN(0, 5, "l")
+			c.close()
+			out := buf.String()
+			for _, want := range []string{"starting pre-vote", "starting election", "became leader",
+				"following leader", "follower matches: replicating in a pipeline"} {
+				line := lineWith(out, want)
+				if line == "" {
+					t.Fatalf("no %q record at %v:\n%s", want, level, out)
+				}
+				if !strings.Contains(line, "group=") || !strings.Contains(line, "node=") || !strings.Contains(line, "term=") {
+					t.Errorf("%q lacks group, node or term: %s", want, line)
+				}
+			}
+			sent := lineWith(out, "level=DEBUG msg=sending group=")
+			if (sent != "") != (level == slog.LevelDebug) {
+				t.Errorf("per-message records at %v: %q", level, sent)
+			}
+		})
+	}
+}
+
+func lineWith(out, s string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
+}
