@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -164,90 +162,6 @@ func (a *app) resetAll(ctx context.Context, s *cli.Service, addrs []string, vote
 		return "", fmt.Errorf("reset failed on %s; run it again for those servers", strings.Join(failed, ", "))
 	}
 	return "", nil
-}
-
-func (a *app) statusCommand() *cobra.Command {
-	var addrs []string
-	cmd := &cobra.Command{
-		Use:   "status [--addr ADDR,...]",
-		Short: "Print each server's view of the group",
-		Long: "Asks each server (--addr, default every --peers address) for its status and\n" +
-			"prints one row per server: node ID, role, term, commit and applied index, and\n" +
-			"the leader it follows. Servers that do not answer are listed with the error.\n" +
-			"Fails only if none answers.",
-		Example: "  raftctl status\n  raftctl status --addr 127.0.0.1:8082",
-		Args:    argsOf(0, 0, "no arguments (name servers with --addr)"),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			targets := a.addrs
-			if len(addrs) > 0 {
-				var err error
-				if targets, err = parseAddrs(strings.Join(addrs, ",")); err != nil {
-					return usagef("--addr: %v", err)
-				}
-			}
-			return a.do(cmd, false, func(ctx context.Context, s *cli.Service) (string, error) {
-				rows := queryStatus(ctx, s, targets)
-				writeStatus(a.stdout, rows)
-				for _, r := range rows {
-					if r.err == nil {
-						return "", nil
-					}
-				}
-				return "", fmt.Errorf("no server answered (first error: %w)", rows[0].err)
-			})
-		},
-	}
-	cmd.Flags().StringSliceVar(&addrs, "addr", nil, "the servers to ask, comma-separated or repeated (default: --peers)")
-	return cmd
-}
-
-type statusRow struct {
-	addr string
-	st   raftkit.StatusJSON
-	err  error
-}
-
-// queryStatus asks every addr at once, each within ctx.
-func queryStatus(ctx context.Context, s *cli.Service, addrs []string) []statusRow {
-	rows := make([]statusRow, len(addrs))
-	var wg sync.WaitGroup
-	for i, addr := range addrs {
-		wg.Go(func() {
-			st, err := s.Status(ctx, addr)
-			rows[i] = statusRow{addr: addr, st: st, err: err}
-		})
-	}
-	wg.Wait()
-	return rows
-}
-
-func writeStatus(w io.Writer, rows []statusRow) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDR\tID\tROLE\tTERM\tCOMMIT\tAPPLIED\tLEADER\tNOTE")
-	for _, r := range rows {
-		if r.err != nil {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\tno answer: %s\n", r.addr, oneLine(describe(r.err, "status of "+r.addr)))
-			continue
-		}
-		st := r.st
-		leader := "-"
-		if st.Leader != 0 {
-			leader = strconv.FormatUint(st.Leader, 10)
-			if st.LeaderAddr != "" {
-				leader += "@" + st.LeaderAddr
-			}
-		}
-		note := ""
-		if st.State != raftkit.StateRunning.String() {
-			note = st.State
-			if st.Err != "" {
-				note += ": " + st.Err
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%s\t%s\n", r.addr, st.NodeID, roleWord(st.Role),
-			st.Term, st.CommitIndex, st.AppliedIndex, leader, note)
-	}
-	_ = tw.Flush()
 }
 
 // roleWord turns a raftkit role name ("PreCandidate") into the word the

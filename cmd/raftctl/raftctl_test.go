@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/raftkit/raftkit/client"
 	"github.com/raftkit/raftkit/internal/adminrpc"
 	"github.com/raftkit/raftkit/internal/adminrpc/admintest"
+	"github.com/raftkit/raftkit/internal/testutil"
 )
 
 // cluster is a fake counter group at the default addresses.
@@ -95,19 +98,67 @@ func TestStatus(t *testing.T) {
 	c.Net.Isolate(admintest.Addr(3))
 	r := ctl(context.Background(), c, "status")
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if r.code != exitOK || len(lines) != 4 {
+	if r.code != exitOK || len(lines) != 9 {
 		t.Fatalf("%v", r)
 	}
-	if f := strings.Fields(lines[1]); !reflect.DeepEqual(f[:7], []string{"127.0.0.1:8081", "1", "leader", "1", "100", "99", "1@127.0.0.1:8081"}) {
+	if f := strings.Fields(lines[1]); !reflect.DeepEqual(f[:8], []string{"127.0.0.1:8081", "1", "leader", "1", "100", "99", "100", "1@127.0.0.1:8081"}) {
 		t.Fatalf("row %q", lines[1])
 	}
 	if !strings.Contains(lines[3], "127.0.0.1:8083") || !strings.Contains(lines[3], "no answer") {
 		t.Fatalf("row %q", lines[3])
 	}
+	// The leader's view of its followers: match, next, inflight, lag.
+	if !strings.Contains(lines[5], "replication from the leader, node 1") || !strings.HasPrefix(lines[6], "FOLLOWER") {
+		t.Fatalf("followers' heading: %q, %q", lines[5], lines[6])
+	}
+	if f := strings.Fields(lines[7]); !reflect.DeepEqual(f, []string{"2", "127.0.0.1:8082", "replicate", "98", "101", "1", "2", "yes"}) {
+		t.Fatalf("follower row %q", lines[7])
+	}
 	r = ctl(context.Background(), c, "status", "--addr", "127.0.0.1:8083", "--timeout", "200ms")
 	if r.code != exitFailure || !strings.Contains(r.stderr, "no server answered") {
 		t.Fatalf("%v", r)
 	}
+}
+
+// TestStatusWatch: --watch redraws until interrupted, then exits 130.
+func TestStatusWatch(t *testing.T) {
+	c := cluster(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncWriter{}
+	done := make(chan int, 1)
+	go func() {
+		dial := func(*tls.Config, time.Duration) (client.Caller, func(), error) { return c.Net, func() {}, nil }
+		done <- run(ctx, []string{"status", "--watch=10ms"}, out, io.Discard, dial, client.Options{})
+	}()
+	testutil.WaitFor(t, 10*time.Second, "three tables", func() bool { return strings.Count(out.String(), "ADDR ") >= 3 })
+	cancel()
+	if code := <-done; code != exitInterrupted {
+		t.Fatalf("exit %d after interrupt", code)
+	}
+	if !strings.Contains(out.String(), "Ctrl-C to stop") || strings.Contains(out.String(), "\x1b[") {
+		t.Fatalf("output (not a terminal):\n%s", out.String())
+	}
+	if r := ctl(context.Background(), c, "status", "--watch=1ms"); r.code != exitUsage || !strings.Contains(r.stderr, "at least 10ms") {
+		t.Fatalf("%v", r)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
 
 // TestResetPeers: refused without --yes, always warning; with it, every

@@ -163,6 +163,14 @@ func (c *Cluster) status(id uint64) raftkit.StatusJSON {
 		CommitIndex: 100, AppliedIndex: 100 - min(id, 100), LastIndex: 100,
 		Voters: slices.Sorted(maps.Keys(c.voters)),
 	}
+	if id == c.leader {
+		for _, v := range st.Voters {
+			if v != id {
+				st.Followers = append(st.Followers, raftkit.FollowerStatus{ID: v, Addr: c.addrs[v], Match: 100 - v,
+					Next: 101, State: "Replicate", Inflight: 1, RecentActive: true})
+			}
+		}
+	}
 	return st
 }
 
