@@ -132,6 +132,14 @@ func (d *demo) run(ctx context.Context) (err error) {
 		return fmt.Errorf("creating the demo's directory: %w", err)
 	}
 	d.c = newCluster(exe, d.dir, counter.DefaultGroup, addrs)
+	// Each server also serves its status page, on a free loopback port.
+	webs, err := freeLoopbackAddrs(len(addrs))
+	if err != nil {
+		return err
+	}
+	for i, n := range d.c.nodes {
+		n.http = webs[i]
+	}
 	d.n = newNarrator(d.p, d.c)
 	d.p.block("raftkit's Counter example: three servers on this machine, an election, replication,\n" +
 		"the leader killed, a new leader, and the old one back. Times are seconds since the start.\n")
@@ -229,8 +237,10 @@ func (d *demo) startAlone(ctx context.Context, note string) error {
 	}
 	d.p.say("data directories and logs go under %s", d.dir)
 	for _, n := range d.c.nodes {
-		d.p.say("%s will listen on %s", n.name, n.addr)
+		d.p.say("%s will listen on %s; its status page: http://%s/", n.name, n.addr, n.http)
 	}
+	d.p.explain(`Open a status page in a browser to watch along: it shows every member's role,
+		term, commit and apply index, and each member's log as a bar, refreshed twice a second.`)
 	d.p.say("command line of node1: counter %s", strings.Join(d.c.serverArgs(0), " "))
 	d.p.explain(`Every node starts as a follower with an election timer of 1 to 2 s (10 ticks of
 		100 ms, randomized so that nodes rarely fire together). A follower whose timer fires

@@ -40,6 +40,7 @@ type cluster struct {
 type serverProc struct {
 	name    string // node1, node2, ...: node IDs are positions in addrs, from 1
 	addr    string
+	http    string // its --http address, or "" for none
 	dataDir string
 	logPath string
 
@@ -72,6 +73,9 @@ func (c *cluster) serverArgs(i int) []string {
 	n := c.nodes[i]
 	args := []string{"server", "--data", n.dataDir, "--group", c.group, "--addr", n.addr,
 		"--peers", strings.Join(c.addrs, ","), "--log-format", "json"}
+	if n.http != "" {
+		args = append(args, "--http", n.http)
+	}
 	return append(args, c.extra...)
 }
 

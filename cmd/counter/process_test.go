@@ -87,6 +87,7 @@ func testDemo(t *testing.T, exe string) {
 	last := -1
 	for _, want := range []string{
 		"1. Start node1 alone",
+		"its status page: http://127.0.0.1:",
 		"node1: starts as a follower in term 0 with an empty log",
 		"node1: election timer fired without word from a leader: starts a PRE-VOTE",
 		"Its own term stays 0",
