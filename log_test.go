@@ -1,30 +1,12 @@
 package raftkit
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/raftkit/raftkit/internal/testutil"
 )
-
-// syncBuffer is a log sink safe for the host's many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // The election and replication events read at info level, each record
 // naming its group and node (and term where it has one); every message is
@@ -32,7 +14,7 @@ func (s *syncBuffer) String() string {
 func TestLogsAtInfoAndDebug(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
 		t.Run(level.String(), func(t *testing.T) {
-			var buf syncBuffer
+			var buf testutil.Buffer
 			c := newTestCluster(t, 3, 1)
 			c.logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: level}))
 			c.startAll()

@@ -8,7 +8,6 @@ import (
 	"io"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -125,7 +124,7 @@ func TestStatusWatch(t *testing.T) {
 	c := cluster(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &syncWriter{}
+	out := &testutil.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		dial := func(*tls.Config, time.Duration) (client.Caller, func(), error) { return c.Net, func() {}, nil }
@@ -142,23 +141,6 @@ func TestStatusWatch(t *testing.T) {
 	if r := ctl(context.Background(), c, "status", "--watch=1ms"); r.code != exitUsage || !strings.Contains(r.stderr, "at least 10ms") {
 		t.Fatalf("%v", r)
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 // TestResetPeers: refused without --yes, always warning; with it, every

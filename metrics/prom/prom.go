@@ -56,40 +56,38 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	return c
 }
 
+// vector returns the vector of d in m, creating and registering it when
+// first asked for.
+func vector[V prometheus.Collector](s *Sink, m map[string]V, d *metrics.Desc, create func() V) V {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := m[d.Name]
+	if !ok {
+		v = register(s.reg, create())
+		m[d.Name] = v
+	}
+	return v
+}
+
 // Counter implements metrics.Sink.
 func (s *Sink) Counter(d *metrics.Desc, lv ...string) metrics.Counter {
-	s.mu.Lock()
-	v, ok := s.counts[d.Name]
-	if !ok {
-		v = register(s.reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: d.Name, Help: d.Help}, d.Labels))
-		s.counts[d.Name] = v
-	}
-	s.mu.Unlock()
-	return v.WithLabelValues(lv...)
+	return vector(s, s.counts, d, func() *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: d.Name, Help: d.Help}, d.Labels)
+	}).WithLabelValues(lv...)
 }
 
 // Gauge implements metrics.Sink.
 func (s *Sink) Gauge(d *metrics.Desc, lv ...string) metrics.Gauge {
-	s.mu.Lock()
-	v, ok := s.gauges[d.Name]
-	if !ok {
-		v = register(s.reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: d.Name, Help: d.Help}, d.Labels))
-		s.gauges[d.Name] = v
-	}
-	s.mu.Unlock()
-	return v.WithLabelValues(lv...)
+	return vector(s, s.gauges, d, func() *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: d.Name, Help: d.Help}, d.Labels)
+	}).WithLabelValues(lv...)
 }
 
 // Histogram implements metrics.Sink.
 func (s *Sink) Histogram(d *metrics.Desc, lv ...string) metrics.Histogram {
-	s.mu.Lock()
-	v, ok := s.hists[d.Name]
-	if !ok {
-		v = register(s.reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: d.Name, Help: d.Help, Buckets: d.Buckets}, d.Labels))
-		s.hists[d.Name] = v
-	}
-	s.mu.Unlock()
-	return v.WithLabelValues(lv...)
+	return vector(s, s.hists, d, func() *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: d.Name, Help: d.Help, Buckets: d.Buckets}, d.Labels)
+	}).WithLabelValues(lv...)
 }
 
 // CounterFunc implements metrics.Sink.
