@@ -168,8 +168,8 @@ func (n *Node) confRefusal(err error) error {
 // catchUp waits until the learners ids have acknowledged entries and are
 // within CatchupMarginEntries of the leader's log, for at most
 // CatchupTimeout.
-func (n *Node) catchUp(ctx context.Context, ids []uint64) error {
-	ctx, cancel := context.WithTimeout(ctx, n.opts.CatchupTimeout)
+func (n *Node) catchUp(parent context.Context, ids []uint64) error {
+	ctx, cancel := context.WithTimeout(parent, n.opts.CatchupTimeout)
 	defer cancel()
 	tick := time.NewTicker(n.host.opts.TickInterval)
 	defer tick.Stop()
@@ -197,8 +197,12 @@ func (n *Node) catchUp(ctx context.Context, ids []uint64) error {
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
-			return &Error{Code: CodeTimeout, Msg: fmt.Sprintf("new voters %v did not catch up within %v",
-				ids, n.opts.CatchupTimeout), Err: ctx.Err()}
+			within := fmt.Sprintf("within %v", n.opts.CatchupTimeout)
+			if parent.Err() != nil {
+				within = "before the call's deadline"
+			}
+			return &Error{Code: CodeTimeout, Msg: fmt.Sprintf("new voters %v did not catch up %s", ids, within),
+				Err: ctx.Err()}
 		}
 	}
 }
