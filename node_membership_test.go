@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -179,8 +180,8 @@ func TestCatchUpTimeoutRollsBack(t *testing.T) {
 	if err := lead.AddLearners(ctxFor(t), []Peer{{ID: 9, Addr: "nowhere:1"}}); !errors.Is(err, ErrBusy) {
 		t.Fatalf("a second change: %v, want ErrBusy", err)
 	}
-	if err := <-done; !errors.Is(err, ErrTimeout) {
-		t.Fatalf("AddPeer of a down host: %v, want ErrTimeout", err)
+	if err := <-done; !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "within 300ms") {
+		t.Fatalf("AddPeer of a down host: %v, want ErrTimeout after CatchupTimeout", err)
 	}
 	c.waitVoters([]uint64{1, 2, 3}, nil)
 }
