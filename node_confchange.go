@@ -191,20 +191,33 @@ func (n *Node) catchUp(parent context.Context, ids []uint64) error {
 			}
 			return nil
 		})
-		if err != nil || caught {
+		if err == nil && caught {
+			return nil
+		}
+		if ctx.Err() != nil {
+			// Whether it struck during the look or the wait, the deadline
+			// is the news, not the worker call it cut short.
+			return n.catchUpTimeout(parent, ctx, ids)
+		}
+		if err != nil {
 			return err
 		}
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
-			within := fmt.Sprintf("within %v", n.opts.CatchupTimeout)
-			if parent.Err() != nil {
-				within = "before the call's deadline"
-			}
-			return &Error{Code: CodeTimeout, Msg: fmt.Sprintf("new voters %v did not catch up %s", ids, within),
-				Err: ctx.Err()}
+			return n.catchUpTimeout(parent, ctx, ids)
 		}
 	}
+}
+
+// catchUpTimeout says which deadline ended a catch-up: CatchupTimeout or
+// the caller's.
+func (n *Node) catchUpTimeout(parent, ctx context.Context, ids []uint64) error {
+	within := fmt.Sprintf("within %v", n.opts.CatchupTimeout)
+	if parent.Err() != nil {
+		within = "before the call's deadline"
+	}
+	return &Error{Code: CodeTimeout, Msg: fmt.Sprintf("new voters %v did not catch up %s", ids, within), Err: ctx.Err()}
 }
 
 // rollBackLearners removes the learners a failed catch-up added, so that
