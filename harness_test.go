@@ -137,8 +137,10 @@ type testCluster struct {
 	voters int
 	// sinks, when set, gives host i the metrics sink sinks[i].
 	sinks []metrics.Sink
-	// logger, when set, receives every host's logs.
+	// logger, when set, receives every host's logs; now, when set, is the
+	// hosts' clock.
 	logger *slog.Logger
+	now    func() time.Time
 }
 
 // newTCPCluster is a testCluster whose hosts talk over real TCP on
@@ -207,6 +209,7 @@ func (c *testCluster) tryStart(i int) error {
 	if c.sinks != nil {
 		opts.Metrics = c.sinks[i]
 	}
+	opts.Now = c.now
 	h, err := NewNodeHost(opts)
 	if err != nil {
 		return fmt.Errorf("host %d: %w", i, err)

@@ -246,14 +246,14 @@ func (n *Node) deliver(m *raftpb.Message) {
 	n.host.raftPool.schedule(n)
 }
 
-// tick adds one logical clock tick.
-func (n *Node) tick() {
+// tick adds k logical clock ticks (more than one when the process was
+// paused and the host clock catches up).
+func (n *Node) tick(k int) {
 	n.mu.Lock()
-	// A stalled group catches up on at most an election timeout's worth of
-	// ticks, so a long pause cannot turn into a burst of elections.
-	if n.in.ticks < 2*n.opts.ElectionTicks {
-		n.in.ticks++
-	}
+	// A stalled group catches up on at most two election timeouts' worth
+	// of ticks: enough to end any lease and election timer the pause
+	// outlived, without turning a long pause into a burst of elections.
+	n.in.ticks = min(n.in.ticks+k, 2*n.opts.ElectionTicks)
 	n.mu.Unlock()
 	n.host.raftPool.schedule(n)
 }

@@ -22,8 +22,10 @@ const (
 	// acknowledged it less than NodeOptions.LeaseRatio of an election
 	// timeout ago, so no other leader can have been elected since. This
 	// assumes the members' clocks advance at the same rate to within that
-	// margin (drift, not offset, matters; a paused VM or process breaks
-	// it). Without check quorum it falls back to ReadSafe.
+	// margin (drift, not offset, matters). A paused process does not
+	// stretch the lease: the host delivers the ticks a pause missed, and
+	// until it has, lease reads fall back to ReadSafe. Without check
+	// quorum it falls back to ReadSafe too.
 	ReadLease
 	// ReadStale answers at once with what this node has applied: fast, not
 	// linearizable (it may miss writes acknowledged elsewhere).
@@ -52,10 +54,15 @@ func (n *Node) ReadIndex(ctx context.Context, mode ReadMode) (uint64, error) {
 		return n.fsm.applied.Load(), nil
 	}
 	start := time.Now()
+	// A lease is counted in ticks; if the host's ticker is behind (the
+	// process was paused and has not caught up yet), the count may lag
+	// real time and the lease look longer than it is: confirm with a
+	// heartbeat round instead.
+	lease := mode == ReadLease && n.host.clock.fresh(n.host.clock.now())
 	r := n.reads.add()
 	defer n.reads.remove(r.id)
 	err := n.onWorker(ctx, func() error {
-		if err := n.w.rn.ReadIndex(r.id, mode == ReadLease); err != nil {
+		if err := n.w.rn.ReadIndex(r.id, lease); err != nil {
 			return n.readRefusal(err)
 		}
 		return nil

@@ -43,6 +43,7 @@ type NodeHost struct {
 	starting map[uint64]bool // groups whose StartNode is opening storage
 	closed   bool
 
+	clock    *hostClock
 	stopTick chan struct{}
 	tickDone chan struct{}
 
@@ -62,7 +63,7 @@ func NewNodeHost(opts HostOptions) (*NodeHost, error) {
 	}
 	h := &NodeHost{
 		opts: opts, log: opts.Logger, nodes: map[uint64]*Node{}, starting: map[uint64]bool{}, seed: opts.Seed,
-		stopTick: make(chan struct{}), tickDone: make(chan struct{}),
+		stopTick: make(chan struct{}), tickDone: make(chan struct{}), clock: newHostClock(opts.TickInterval, opts.Now),
 	}
 	if h.seed == 0 {
 		var b [8]byte
@@ -282,6 +283,11 @@ func (h *NodeHost) ticker() {
 			return
 		case <-t.C:
 		}
+		now := h.clock.now()
+		k := h.clock.advance(now)
+		if k == 0 {
+			continue
+		}
 		h.mu.RLock()
 		nodes = nodes[:0]
 		for _, n := range h.nodes {
@@ -289,9 +295,10 @@ func (h *NodeHost) ticker() {
 		}
 		h.mu.RUnlock()
 		for _, n := range nodes {
-			n.tick()
+			n.tick(k)
 		}
 		clear(nodes)
+		h.clock.handedOut(now)
 	}
 }
 

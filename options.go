@@ -64,6 +64,11 @@ type HostOptions struct {
 	Seed uint64
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
+	// Now is the clock the host counts ticks by (and checks that its
+	// ticker is not behind before trusting a lease); default time.Now.
+	// The ticker still fires every TickInterval of real time; tests shift
+	// Now to stage a pause.
+	Now func() time.Time
 	// Metrics receives the host's and its groups' measurements (see
 	// package metrics; metrics/prom reports to Prometheus). Nil discards.
 	Metrics metrics.Sink
@@ -85,6 +90,9 @@ func (o *HostOptions) normalize() error {
 	}
 	if o.FS == nil {
 		o.FS = vfs.OS{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.Discard()

@@ -23,6 +23,10 @@ const (
 	opTimeout = 2 * electionTime
 	pace      = 10 * time.Millisecond
 	readShare = 0.4
+	// leaseShare of the reads use the leader's lease instead of a
+	// heartbeat round: both kinds must be linearizable, the lease kind
+	// even when the leader was paused.
+	leaseShare = 0.5
 )
 
 // workload runs sequential clients against the cluster and records every
@@ -58,7 +62,11 @@ func (w *workload) run(ctx context.Context, cl *counter.Client, client, node int
 	defer w.wg.Done()
 	for ctx.Err() == nil {
 		if rng.Float64() < readShare {
-			w.read(ctx, cl, client, node)
+			mode := raftkit.ReadSafe
+			if rng.Float64() < leaseShare {
+				mode = raftkit.ReadLease
+			}
+			w.read(ctx, cl, client, node, mode)
 		} else {
 			w.add(ctx, cl, client, node)
 		}
@@ -89,10 +97,13 @@ func (w *workload) add(ctx context.Context, cl *counter.Client, client, node int
 
 // read is a linearizable get; a failed read has no effect, so any error
 // makes it Failed.
-func (w *workload) read(ctx context.Context, cl *counter.Client, client, node int) {
+func (w *workload) read(ctx context.Context, cl *counter.Client, client, node int, mode raftkit.ReadMode) {
 	op := w.rec.Begin(client, node, checker.Read, 0)
+	if mode == raftkit.ReadLease {
+		op.MarkLease()
+	}
 	octx, cancel := context.WithTimeout(ctx, opTimeout)
-	v, err := cl.Get(octx)
+	v, err := cl.GetWith(octx, mode)
 	cancel()
 	if err != nil {
 		op.End(checker.Failed, 0, err)

@@ -67,6 +67,9 @@ type Op struct {
 	Return  int64   `json:"return"`
 	Outcome Outcome `json:"outcome"`
 	Err     string  `json:"err,omitempty"`
+	// Lease marks a read made under the leader's lease (no heartbeat
+	// round), for the post-mortem; the check treats all reads alike.
+	Lease bool `json:"lease,omitempty"`
 }
 
 // Recorder collects operations from concurrent clients.
@@ -92,6 +95,9 @@ func (r *Recorder) Begin(client, node int, kind Kind, delta int64) *Pending {
 	return &Pending{r: r, op: Op{Client: client, Node: node, Kind: kind, Delta: delta,
 		Call: int64(time.Since(r.start))}}
 }
+
+// MarkLease notes that the operation is a lease read.
+func (p *Pending) MarkLease() { p.op.Lease = true }
 
 // End records the operation's return. err, when not nil, is kept as text
 // for the post-mortem.
