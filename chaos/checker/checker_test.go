@@ -176,22 +176,21 @@ func TestSyntheticHistoryFalsified(t *testing.T) {
 // the pruning finds the group, so the check stays fast and passes.
 func TestManyUnknownsAppliedTogether(t *testing.T) {
 	var ops []Op
-	var value, now, delta int64
-	for c := range 6 {
-		for range 20 { // never applied
-			delta++
-			ops = append(ops, unknown(c, now, now+5, delta))
+	var value, now int64
+	// Unknown increments in runs of consecutive deltas, as concurrent
+	// clients draw them during faults (the shape of a real run's); the six
+	// smallest of the top run applied together.
+	i := 0
+	for _, run := range [][2]int64{{314, 330}, {3423, 3467}, {4745, 4780}} {
+		for d := run[0]; d <= run[1]; d++ {
+			ops = append(ops, unknown(i%6, now, now+5, d))
+			if d >= 4745 && d <= 4750 {
+				value += d
+			}
+			i++
 		}
 	}
-	together := []int64{}
-	for c := range 6 {
-		delta++
-		together = append(together, delta)
-		ops = append(ops, unknown(c, now, now+5, delta))
-	}
-	for _, d := range together {
-		value += d
-	}
+	delta := int64(5000)
 	for i := range 3000 {
 		now += 10
 		c := i % 6

@@ -86,7 +86,7 @@ func pruneUnknowns(ops []Op, final int64) (kept []Op, ok bool) {
 
 // subsetBudget bounds the search for one gap's increments; past it the
 // gap counts as unexplained and the whole history is checked instead.
-const subsetBudget = 1 << 21
+const subsetBudget = 1 << 23
 
 // subsetSum finds a smallest set of cands (indexes into ops) whose deltas
 // sum to target, trying sizes 1, 2, … in turn within subsetBudget steps.
@@ -99,12 +99,24 @@ func subsetSum(ops []Op, cands []int, target int64) ([]int, bool) {
 	for j, c := range cands {
 		prefix[j+1] = prefix[j] + ops[c].Delta
 	}
+	pos := make(map[int64]int, n) // delta -> its position in cands
+	for j, c := range cands {
+		pos[ops[c].Delta] = j
+	}
 	steps := 0
 	var pick []int
 	var dfs func(from, left int, sum int64) bool
 	dfs = func(from, left int, sum int64) bool {
 		if left == 0 {
 			return sum == 0
+		}
+		if left == 1 {
+			// Deltas are unique: the last one is a lookup, not a scan.
+			j, ok := pos[sum]
+			if ok && j >= from {
+				pick = append(pick, cands[j])
+			}
+			return ok && j >= from
 		}
 		if sum < prefix[n]-prefix[n-left] {
 			return false // even the smallest left deltas exceed it

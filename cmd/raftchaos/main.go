@@ -95,7 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if o.recheck != "" {
-		res, err := chaos.Recheck(o.recheck, 10*time.Minute)
+		res, err := chaos.Recheck(o.recheck, 2*time.Minute)
 		if err == nil {
 			err = res.Err()
 		}
