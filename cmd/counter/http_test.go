@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/raftkit/raftkit/internal/testutil"
 )
 
 // testHTTP starts a one-server group with --http and checks the status
@@ -24,8 +26,8 @@ func testHTTP(t *testing.T, exe string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe, "server", "--data", t.TempDir(), "--addr", raft, "--peers", raft,
 		"--tick", "20ms", "--http", web)
-	var logs strings.Builder
-	cmd.Stderr = &logs
+	logs := &testutil.Buffer{} // written by exec's copying goroutine
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
