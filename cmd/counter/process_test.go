@@ -278,9 +278,22 @@ func testFailover(t *testing.T, exe string) {
 	if got, want := rows[old].st.AppliedIndex, rows[lead].st.CommitIndex; got != want {
 		t.Fatalf("restarted server applied %d, leader committed %d", got, want)
 	}
+	// An increment whose client gave up (interrupted when the writers
+	// stopped) may still commit after the read above; read again now that
+	// every replica applied the same log, and hold that value to the same
+	// bounds.
+	gctx, gcancel = context.WithTimeout(ctx, 20*time.Second)
+	final, err := c.client.Get(gctx)
+	gcancel()
+	if err != nil {
+		t.Fatalf("final get: %v", err)
+	}
+	if final < value || final > acked+unknown {
+		t.Fatalf("final value %d outside [%d, %d]", final, value, acked+unknown)
+	}
 	for i, r := range rows {
-		if r.value != value {
-			t.Errorf("node%d's replica holds %d, the group's value is %d", i+1, r.value, value)
+		if r.value != final {
+			t.Errorf("node%d's replica holds %d, the group's value is %d", i+1, r.value, final)
 		}
 	}
 }
