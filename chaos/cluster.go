@@ -47,6 +47,7 @@ type server struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd's Wait returned
 	paused bool
+	ending bool // the harness is killing or stopping it: its exit is expected
 }
 
 // cluster runs counter server processes whose peer links all pass through
@@ -64,6 +65,9 @@ type cluster struct {
 	initial  []string // the initial --peers (proxy addresses)
 	caller   *tcp.Client
 	mu       sync.Mutex // guards servers' process fields against wait goroutines
+	// crashes are exits the harness did not cause (a panic, a fatal
+	// error): each fails the run, since a restart would hide it.
+	crashes []string
 }
 
 func newCluster(exe, dir string, n int, snapshotEntries int64, margin uint64) (*cluster, error) {
@@ -124,22 +128,45 @@ func (c *cluster) start(s *server) error {
 	cmd := exec.Command(c.exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so that a signal to the harness's terminal
-	// does not reach it and cleanup owns its fate.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// does not reach it and cleanup owns its fate; killed with the harness
+	// should the harness die without cleaning up.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("starting node %d: %w", s.id, err)
 	}
 	exited := make(chan struct{})
+	c.mu.Lock()
+	s.cmd, s.exited, s.paused, s.ending = cmd, exited, false, false
+	c.mu.Unlock()
 	go func() {
-		_ = cmd.Wait()
+		err := cmd.Wait()
 		logf.Close()
+		c.mu.Lock()
+		if !s.ending {
+			c.crashes = append(c.crashes, fmt.Sprintf("node %d exited on its own (%v); see %s", s.id, err, s.logPath))
+		}
+		c.mu.Unlock()
 		close(exited)
 	}()
+	// Open the proxy once the server listens, so that peers and clients
+	// are refused, not cut off, while it starts.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && c.running(s) {
+		if conn, err := net.DialTimeout("tcp", s.listen, time.Second); err == nil {
+			conn.Close()
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // another process starting: nothing to block on
+	}
+	return c.net.Up(int(s.id))
+}
+
+// crashed returns the exits the harness did not cause.
+func (c *cluster) crashed() []string {
 	c.mu.Lock()
-	s.cmd, s.exited, s.paused = cmd, exited, false
-	c.mu.Unlock()
-	return nil
+	defer c.mu.Unlock()
+	return append([]string(nil), c.crashes...)
 }
 
 func (c *cluster) running(s *server) bool {
@@ -182,8 +209,12 @@ func (c *cluster) kill(s *server) {
 	if cmd == nil {
 		return
 	}
+	c.mu.Lock()
+	s.ending = true
+	c.mu.Unlock()
 	_ = cmd.Process.Kill()
 	<-exited
+	c.net.Down(int(s.id))
 	c.mu.Lock()
 	s.cmd, s.paused = nil, false
 	c.mu.Unlock()
@@ -198,6 +229,9 @@ func (c *cluster) stop(s *server) {
 	if cmd == nil {
 		return
 	}
+	c.mu.Lock()
+	s.ending = true
+	c.mu.Unlock()
 	_ = cmd.Process.Signal(syscall.SIGCONT)
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -205,6 +239,7 @@ func (c *cluster) stop(s *server) {
 	case <-time.After(10 * time.Second):
 		c.kill(s)
 	}
+	c.net.Down(int(s.id))
 	c.mu.Lock()
 	s.cmd = nil
 	c.mu.Unlock()

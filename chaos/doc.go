@@ -25,7 +25,8 @@
 //
 // Run is one run; cmd/raftchaos runs a matrix and prints a table. A failed
 // run keeps its data directories, server logs (JSON), history
-// (checker.jsonl, checker.html) and prints the command that reruns it.
+// (history.jsonl, history.html, final) and prints the command that reruns
+// it; raftchaos -recheck checks a kept history again.
 //
 // It owns processes, proxies and temporary directories for the length of
 // a run and never leaves them behind after a passing run; it never

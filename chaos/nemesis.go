@@ -201,8 +201,7 @@ func replaceMember(ctx context.Context, r *runner) (func(), error) {
 	r.rss.note(s)
 	r.c.stop(s)
 	delete(r.c.servers, victim)
-	_ = os.RemoveAll(s.dataDir)
-	r.logf("removed %d", victim)
+	r.logf("removed %d (its data directory and log stay for a post-mortem)", victim)
 
 	id := r.nextID()
 	ns, err := r.c.addServer(id, true)
@@ -268,7 +267,10 @@ func cutOffUntilCompacted(ctx context.Context, r *runner) (func(), error) {
 // leader's snapshot (before it logs the fetch done), then restarts it.
 func crashDuringInstall(ctx context.Context, r *runner) (func(), error) {
 	s, err := r.isolateFollowerPastCompaction(ctx)
-	from := logSize(s.logPath)
+	var from int64 // the log's end before healing: the fetch starts after it
+	if s != nil {
+		from = logSize(s.logPath)
+	}
 	r.c.net.Heal()
 	if err != nil {
 		return func() {}, err

@@ -81,7 +81,7 @@ func (rw *row) add(res Result) {
 		}
 	}
 	rw.verdicts[res.Check.Linearizable.String()]++
-	if lost := res.Check.AckedSum - res.Check.FinalValue; lost > 0 {
+	if lost := res.Check.AckedSum - res.Check.FinalValue; res.Check.HasFinal() && lost > 0 {
 		rw.lost += lost
 	}
 	rw.recoveries = append(rw.recoveries, res.Recovery)

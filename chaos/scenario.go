@@ -184,10 +184,13 @@ func (r *runner) run(ctx context.Context, kinds []string, res *Result) error {
 		errs = append(errs, fmt.Errorf("first write %v after healing, over %v", rec.Round(time.Millisecond), recoveryLimit))
 	}
 	final, err := r.converge(ctx)
+	converged := err == nil
 	if err != nil {
 		errs = append(errs, err)
 	}
-	res.Elections = r.maxTerm(ctx) - startTerm
+	if t := r.maxTerm(ctx); t > startTerm {
+		res.Elections = t - startTerm
+	}
 	res.GoroutinesStart = baseline
 	if res.GoroutinesEnd, err = r.maxGoroutines(ctx); err != nil {
 		errs = append(errs, err)
@@ -201,11 +204,20 @@ func (r *runner) run(ctx context.Context, kinds []string, res *Result) error {
 	if res.MaxRSSKiB > rssLimitKiB {
 		errs = append(errs, fmt.Errorf("a server's peak RSS reached %d MiB", res.MaxRSSKiB>>10))
 	}
+	for _, crash := range c.crashed() {
+		errs = append(errs, errors.New(crash))
+	}
 	res.InstallsCaught = r.installsCaught
 	for _, id := range c.ids() {
 		res.Installs += strings.Count(readFile(c.servers[id].logPath), fetchDone)
 	}
-	res.Check = checker.Check(res.Ops, final, checkTimeout)
+	if converged {
+		res.Check = checker.Check(res.Ops, final, checkTimeout)
+	} else {
+		// Without an agreed final value only the history itself can be
+		// checked; the bounds on the final value are not.
+		res.Check = checker.CheckHistory(res.Ops, checkTimeout)
+	}
 	if err := res.Check.Err(); err != nil {
 		errs = append(errs, err)
 	}
@@ -218,6 +230,9 @@ func (r *runner) inject(ctx context.Context, kinds []string, res *Result) {
 	end := time.Now().Add(r.cfg.Duration)
 	for i := 0; time.Now().Before(end) && ctx.Err() == nil; i++ {
 		sleepCtx(ctx, between(500*time.Millisecond, 2*time.Second)(r.rng))
+		if ctx.Err() != nil {
+			return
+		}
 		// The scenario's first fault comes first, so that every run has it.
 		f := faults[kinds[0]]
 		if i > 0 {
@@ -311,8 +326,10 @@ func (r *runner) keep(res *Result) {
 	if err := checker.Save(res.Ops, filepath.Join(dir, "history.jsonl")); err != nil {
 		r.logf("saving the history: %v", err)
 	}
-	if err := saveFinal(filepath.Join(dir, "final"), res.Check.FinalValue); err != nil {
-		r.logf("saving the final value: %v", err)
+	if res.Check.HasFinal() {
+		if err := saveFinal(filepath.Join(dir, "final"), res.Check.FinalValue); err != nil {
+			r.logf("saving the final value: %v", err)
+		}
 	}
 	if res.Check.Linearizable != checker.Linearizable {
 		if err := res.Check.WriteVisualization(filepath.Join(dir, "history.html")); err != nil {

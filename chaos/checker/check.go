@@ -47,8 +47,9 @@ type Result struct {
 	InBounds                         bool
 	CheckTime                        time.Duration
 
-	info  porcupine.LinearizationInfo
-	model porcupine.Model
+	info    porcupine.LinearizationInfo
+	model   porcupine.Model
+	noFinal bool // CheckHistory: no agreed final value to hold bounds to
 }
 
 // Check checks a counter history that started from zero and ended with
@@ -68,7 +69,23 @@ type Result struct {
 // whole history is searched again before the verdict is given.
 // timeout bounds each search; beyond it the verdict is Undecided.
 func Check(ops []Op, final int64, timeout time.Duration) Result {
-	res := Result{FinalValue: final, model: counterModel()}
+	return check(ops, &final, timeout)
+}
+
+// CheckHistory is Check for a run whose members never agreed on a final
+// value: the history alone is checked for linearizability, and the bounds
+// on the final value are not (InBounds is false, FinalValue 0).
+func CheckHistory(ops []Op, timeout time.Duration) Result {
+	return check(ops, nil, timeout)
+}
+
+func check(ops []Op, finalp *int64, timeout time.Duration) Result {
+	res := Result{model: counterModel(), noFinal: finalp == nil}
+	var final int64
+	if finalp != nil {
+		final = *finalp
+		res.FinalValue = final
+	}
 	for _, op := range ops {
 		switch op.Outcome {
 		case OK:
@@ -85,15 +102,20 @@ func Check(ops []Op, final int64, timeout time.Duration) Result {
 			res.Failed++
 		}
 	}
-	res.InBounds = final >= res.AckedSum && final <= res.AckedSum+res.UnknownSum
+	res.InBounds = !res.noFinal && final >= res.AckedSum && final <= res.AckedSum+res.UnknownSum
 
 	start := time.Now()
 	verdict := porcupine.Unknown
-	if pruned, ok := pruneUnknowns(ops, final); ok {
-		verdict, res.info = porcupine.CheckOperationsVerbose(res.model, toPorcupine(pruned, final), timeout)
+	pruned, ok := ops, false
+	if !res.noFinal {
+		pruned, ok = pruneUnknowns(ops, final)
 	}
-	if verdict != porcupine.Ok {
-		verdict, res.info = porcupine.CheckOperationsVerbose(res.model, toPorcupine(ops, final), timeout)
+	if ok {
+		verdict, res.info = porcupine.CheckOperationsVerbose(res.model, toPorcupine(pruned, finalp), timeout)
+	}
+	// The whole history, unless the pruned one was the whole history.
+	if verdict != porcupine.Ok && (!ok || len(pruned) != len(ops)) {
+		verdict, res.info = porcupine.CheckOperationsVerbose(res.model, toPorcupine(ops, finalp), timeout)
 	}
 	res.CheckTime = time.Since(start)
 	switch verdict {
@@ -111,7 +133,7 @@ func Check(ops []Op, final int64, timeout time.Duration) Result {
 // reads of unknown outcome are left out (they had no effect, or told
 // nothing); increments of unknown outcome never return; the final read
 // comes after every other operation returned.
-func toPorcupine(ops []Op, final int64) []porcupine.Operation {
+func toPorcupine(ops []Op, final *int64) []porcupine.Operation {
 	hist := make([]porcupine.Operation, 0, len(ops)+1)
 	var lastReturn int64
 	maxClient := 0
@@ -127,9 +149,16 @@ func toPorcupine(ops []Op, final int64) []porcupine.Operation {
 				Input: input{op.Kind, op.Delta}, Output: output{}})
 		}
 	}
+	if final == nil {
+		return hist
+	}
 	return append(hist, porcupine.Operation{ClientId: maxClient + 1, Call: lastReturn + 1, Return: lastReturn + 2,
-		Input: input{Read, 0}, Output: output{final, true}})
+		Input: input{Read, 0}, Output: output{*final, true}})
 }
+
+// HasFinal reports whether the result held a final value to the bounds
+// (Check) or checked the history alone (CheckHistory).
+func (r Result) HasFinal() bool { return !r.noFinal }
 
 // Err is nil when every check passed, else says which failed.
 func (r Result) Err() error {
@@ -137,6 +166,9 @@ func (r Result) Err() error {
 	if r.Linearizable != Linearizable {
 		errs = append(errs, fmt.Errorf("history: %v (%d ok, %d unknown operations; checked in %v)",
 			r.Linearizable, r.OK, r.Unknown, r.CheckTime.Round(time.Millisecond)))
+	}
+	if r.noFinal {
+		return errors.Join(errs...)
 	}
 	if r.FinalValue < r.AckedSum {
 		errs = append(errs, fmt.Errorf("acknowledged increments lost: final value %d < acknowledged sum %d",

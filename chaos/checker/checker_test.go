@@ -210,3 +210,19 @@ func TestManyUnknownsAppliedTogether(t *testing.T) {
 		t.Logf("checked in %v: the pruning did not find the group", res.CheckTime)
 	}
 }
+
+// Without a final value only the history is checked: a stale read still
+// fails it, a lost increment cannot be told.
+func TestCheckHistoryWithoutFinal(t *testing.T) {
+	ok := CheckHistory([]Op{add(0, 0, 1, 5, 5), read(1, 2, 3, 5)}, 10*time.Second)
+	if err := ok.Err(); err != nil || ok.HasFinal() || ok.InBounds {
+		t.Fatalf("%v %+v", err, ok)
+	}
+	stale := CheckHistory([]Op{add(0, 0, 1, 5, 5), read(1, 2, 3, 0)}, 10*time.Second)
+	if stale.Linearizable != NotLinearizable || stale.Err() == nil {
+		t.Fatalf("stale read: %v", stale.Linearizable)
+	}
+	if err := stale.Err(); strings.Contains(err.Error(), "lost") {
+		t.Fatalf("bounds checked without a final value: %v", err)
+	}
+}

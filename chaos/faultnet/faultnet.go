@@ -74,11 +74,11 @@ func (n *Net) Add(node int, target string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("faultnet: %w", err)
 	}
-	p := &proxy{net: n, node: node, target: target, ln: ln, conns: map[*pair]struct{}{}}
+	p := &proxy{net: n, node: node, target: target, addr: ln.Addr().String(), ln: ln, conns: map[*pair]struct{}{}}
 	n.proxies[node] = p
 	p.wg.Add(1)
-	go p.accept()
-	return ln.Addr().String(), nil
+	go p.accept(ln)
+	return p.addr, nil
 }
 
 // Block cuts the link from → to. Connections from dialed to to are closed
@@ -167,12 +167,55 @@ type proxy struct {
 	net    *Net
 	node   int
 	target string
-	ln     net.Listener
+	addr   string // the proxy's address, kept across Down and Up
 	wg     sync.WaitGroup
 
 	mu    sync.Mutex
+	ln    net.Listener // nil while the node is down
 	conns map[*pair]struct{}
 	done  bool
+}
+
+// Down closes node's proxy listener while its server is down, so that
+// dialers are refused, as they would be by a dead host, instead of being
+// accepted and cut off. Up listens again on the same address.
+func (n *Net) Down(node int) {
+	n.mu.Lock()
+	p := n.proxies[node]
+	n.mu.Unlock()
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	ln := p.ln
+	p.ln = nil
+	p.mu.Unlock()
+	if ln != nil {
+		ln.Close()
+	}
+}
+
+// Up reopens node's proxy listener after Down.
+func (n *Net) Up(node int) error {
+	n.mu.Lock()
+	p := n.proxies[node]
+	n.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("faultnet: no proxy for node %d", node)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil || p.done {
+		return nil
+	}
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		return fmt.Errorf("faultnet: reopening %s: %w", p.addr, err)
+	}
+	p.ln = ln
+	p.wg.Add(1)
+	go p.accept(ln)
+	return nil
 }
 
 // pair is one proxied connection: in from the dialer, out to the node.
@@ -198,10 +241,10 @@ func (c *pair) close() {
 
 func (c *pair) isClosed() bool { return c.closed.Load() }
 
-func (p *proxy) accept() {
+func (p *proxy) accept(ln net.Listener) {
 	defer p.wg.Done()
 	for {
-		in, err := p.ln.Accept()
+		in, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -212,7 +255,7 @@ func (p *proxy) accept() {
 		}
 		out, err := net.Dial("tcp", p.target)
 		if err != nil {
-			in.Close() // the node is down: the dialer sees a refused peer
+			in.Close() // the server is not (yet) listening: Down/Up avoid this
 			continue
 		}
 		c := &pair{net: p.net, from: from, in: in, out: out}
@@ -273,8 +316,11 @@ func (p *proxy) cut(from int) {
 }
 
 func (p *proxy) close() {
-	p.ln.Close()
 	p.mu.Lock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
 	p.done = true
 	conns := make([]*pair, 0, len(p.conns))
 	for c := range p.conns {

@@ -244,3 +244,27 @@ func TestConcurrentFaultsAndClose(t *testing.T) {
 		t.Fatal("Add after Close succeeded")
 	}
 }
+
+// While a node is down its proxy refuses connections, as a dead host
+// would; Up opens the same address again.
+func TestDownRefusesAndUpReopens(t *testing.T) {
+	testutil.CheckLeaks(t)
+	n, addrs := newNet(t, 1, 2)
+	n.Down(2)
+	if c, err := net.DialTimeout("tcp", addrs[2], time.Second); err == nil {
+		c.Close()
+		t.Fatal("a downed proxy accepted a connection")
+	}
+	if err := n.Up(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Up(2); err != nil {
+		t.Fatalf("a second Up: %v", err)
+	}
+	if err := roundTrip(dialFrom(t, 1, addrs[2]), "back"); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Up(9); err == nil {
+		t.Fatal("Up of an unknown node succeeded")
+	}
+}

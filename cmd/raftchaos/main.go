@@ -137,6 +137,7 @@ func matrix(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	}
 	var results []chaos.Result
 	failed := 0
+matrix:
 	for _, sc := range o.scenarios {
 		for _, n := range o.nodes {
 			for k := range o.seeds {
@@ -150,7 +151,7 @@ func matrix(ctx context.Context, o options, stdout, stderr io.Writer) error {
 				}
 				results = append(results, res)
 				if ctx.Err() != nil {
-					break
+					break matrix
 				}
 			}
 		}
