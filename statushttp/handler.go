@@ -24,9 +24,15 @@ type Options struct {
 	// Caller asks other members' hosts for their status (StatusService);
 	// nil: /status shows this host's members only.
 	Caller client.Caller
-	// PeerTimeout bounds each peer's answer; default 500ms. Peers are
-	// asked in parallel, so a dead one delays /status by at most this.
+	// PeerTimeout bounds the peers' answers; default 500ms. Every member
+	// of every group is asked in parallel (at most MaxPeerCalls at once)
+	// under this one deadline, so dead or stalled peers delay /status by
+	// at most this however many groups the host runs.
 	PeerTimeout time.Duration
+	// MaxPeerCalls bounds the status calls in flight for one /status;
+	// default 64. Calls that cannot start before PeerTimeout report the
+	// deadline as their member's error.
+	MaxPeerCalls int
 	// Metrics, when set, serves /metrics (a promhttp handler, say).
 	Metrics http.Handler
 	// Refresh is how often the page polls /status; default 500ms.
@@ -72,6 +78,9 @@ func New(host *raftkit.NodeHost, o Options) http.Handler {
 	if o.PeerTimeout <= 0 {
 		o.PeerTimeout = 500 * time.Millisecond
 	}
+	if o.MaxPeerCalls <= 0 {
+		o.MaxPeerCalls = 64
+	}
 	if o.Refresh <= 0 {
 		o.Refresh = 500 * time.Millisecond
 	}
@@ -116,7 +125,7 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	if !allowGet(w, r) {
 		return
 	}
-	rep := h.Report(r.Context())
+	rep := h.report(r.Context())
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	enc := json.NewEncoder(w)
@@ -126,19 +135,37 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Report gathers the /status document: every group of the host, each
-// member's status from its own host (this one's locally).
-func (h *handler) Report(ctx context.Context) Report {
+// report gathers the /status document: every group of the host, each
+// member's status from its own host (this one's locally). The peers of all
+// groups are asked at once under one PeerTimeout deadline, so the time it
+// takes does not grow with the number of groups.
+func (h *handler) report(ctx context.Context) Report {
 	rep := Report{Host: h.host.Addr(), Time: time.Now().UTC(), RefreshMS: h.o.Refresh.Milliseconds()}
 	nodes := h.host.Nodes()
 	slices.SortFunc(nodes, func(a, b *raftkit.Node) int { return cmp.Compare(a.GroupID(), b.GroupID()) })
-	for _, n := range nodes {
-		rep.Groups = append(rep.Groups, h.group(ctx, n))
+	ctx, cancel := context.WithTimeout(ctx, h.o.PeerTimeout)
+	defer cancel()
+	f := &fanout{h: h, ctx: ctx, slots: make(chan struct{}, h.o.MaxPeerCalls)}
+	rep.Groups = make([]Group, len(nodes))
+	for i, n := range nodes {
+		rep.Groups[i] = f.group(n)
 	}
+	f.wg.Wait() // the groups' members are filled in place by the calls
 	return rep
 }
 
-func (h *handler) group(ctx context.Context, n *raftkit.Node) Group {
+// fanout is one /status's calls to peers: every call shares ctx (one
+// deadline) and takes one of the slots while it runs.
+type fanout struct {
+	h     *handler
+	ctx   context.Context
+	slots chan struct{}
+	wg    sync.WaitGroup
+}
+
+// group lists n's members with this one's status; it starts a call for
+// every other member that fills its Member once it answers.
+func (f *fanout) group(n *raftkit.Node) Group {
 	st := n.Status()
 	g := Group{GroupID: st.GroupID}
 	add := func(id uint64, role string) {
@@ -156,39 +183,38 @@ func (h *handler) group(ctx context.Context, n *raftkit.Node) Group {
 		add(id, "learner")
 	}
 	add(st.NodeID, "none") // a member outside its configuration still shows itself
-	var wg sync.WaitGroup
 	for i := range g.Members {
 		m := &g.Members[i]
 		if m.ID == st.NodeID {
 			j := st.JSON()
 			m.Status = &j
 			if m.Addr == "" {
-				m.Addr = h.host.Addr()
+				m.Addr = f.h.host.Addr()
 			}
 			continue
 		}
-		if h.o.Caller == nil || m.Addr == "" {
+		if f.h.o.Caller == nil || m.Addr == "" {
 			m.Error = "no address known"
-			if h.o.Caller == nil {
+			if f.h.o.Caller == nil {
 				m.Error = "not asked (no caller configured)"
 			}
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			h.ask(ctx, st.GroupID, m)
-		}()
+		f.wg.Go(func() { f.ask(st.GroupID, m) })
 	}
-	wg.Wait()
 	return g
 }
 
 // ask fills m with its host's answer to StatusService, or the error.
-func (h *handler) ask(ctx context.Context, group uint64, m *Member) {
-	ctx, cancel := context.WithTimeout(ctx, h.o.PeerTimeout)
-	defer cancel()
-	resp, err := h.o.Caller.Call(ctx, m.Addr, raftkit.StatusService, group, nil)
+func (f *fanout) ask(group uint64, m *Member) {
+	select {
+	case f.slots <- struct{}{}:
+		defer func() { <-f.slots }()
+	case <-f.ctx.Done():
+		m.Error = fmt.Sprintf("not asked: %v", f.ctx.Err())
+		return
+	}
+	resp, err := f.h.o.Caller.Call(f.ctx, m.Addr, raftkit.StatusService, group, nil)
 	if err != nil {
 		m.Error = err.Error()
 		return
