@@ -128,10 +128,17 @@ func (s *simStorage) Snapshot() (raftpb.SnapshotMeta, error) {
 // InitialState reports a commit index at least the snapshot's: what a
 // snapshot covers is committed, though the HardState may not say so yet (a
 // crash after a snapshot's install and before the Ready's HardState).
+//
+// Like the runtime's log manager, it reports the latest snapshot's
+// configuration, not the one at the start of the (possibly longer) log:
+// the core replays only the configuration entries after the snapshot.
 func (s *simStorage) InitialState() (raftpb.HardState, raftpb.ConfState, error) {
 	hs, cs, err := s.MemoryStorage.InitialState()
 	if !hs.IsEmpty() || s.snap.Index > 0 {
 		hs.Commit = max(hs.Commit, s.snap.Index)
+	}
+	if s.snap.Index > 0 {
+		cs = s.snap.ConfState.Clone()
 	}
 	return hs, cs, err
 }

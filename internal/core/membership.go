@@ -124,12 +124,20 @@ func (m *membership) truncate(index uint64) bool {
 	return dropped
 }
 
-// initConf sets the configuration at New: cs, the configuration at the start
-// of the log, followed by the configuration entries of the durable log,
-// read in bounded batches. Those at or below commit are folded into base.
+// initConf sets the configuration at New: cs, the configuration of the
+// latest snapshot (or the bootstrap one), followed by the configuration
+// entries of the durable log after the snapshot, read in bounded batches.
+// Those at or below commit are folded into base. The log may still hold
+// entries at or below the snapshot index (the runtime keeps a margin for
+// lagging followers); cs already includes their changes, and replaying a
+// joint transition twice would give another configuration than the peers'.
 func (r *Raft) initConf(cs raftpb.ConfState, commit uint64) error {
-	lo, last := r.log.firstIndex(), r.log.lastIndex()
-	r.conf.base, r.conf.bootstrapped = cs.Clone(), lo == 1
+	snap, err := r.log.storage.Snapshot()
+	if err != nil {
+		return fmt.Errorf("core: reading the snapshot's index: %w", err)
+	}
+	lo, last := max(r.log.firstIndex(), snap.Index+1), r.log.lastIndex()
+	r.conf.base, r.conf.bootstrapped = cs.Clone(), snap.Index == 0
 	for lo <= last {
 		ents, err := r.log.storage.Entries(lo, last+1, confScanBytes)
 		if err != nil {
