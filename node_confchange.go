@@ -9,6 +9,7 @@ import (
 
 	"github.com/raftkit/raftkit/internal/core"
 	"github.com/raftkit/raftkit/raftpb"
+	"github.com/raftkit/raftkit/storage"
 )
 
 // changeConf runs one membership change on the leader: mutate turns the
@@ -78,6 +79,10 @@ func (n *Node) checkTarget(c Configuration) error {
 			return fmt.Errorf("member %d named twice", p.ID)
 		case p.Addr == "":
 			return fmt.Errorf("member %d has no address", p.ID)
+		case len(p.Addr) > storage.MaxAddrLen:
+			// Kept in memory but not in the address book, it would make
+			// every later snapshot's address list unreadable.
+			return fmt.Errorf("member %d's address is %d bytes, more than %d", p.ID, len(p.Addr), storage.MaxAddrLen)
 		}
 		seen[p.ID] = true
 	}

@@ -321,3 +321,31 @@ func TestInstallTeachesAddresses(t *testing.T) {
 		t.Fatalf("the lagging member knows node 4 at %q, want %q", a, c.addrs[3])
 	}
 }
+
+// A member address longer than the address book holds is refused up front:
+// kept in memory only, it would make every later snapshot's address list
+// unreadable. Found by review.
+func TestOverlongAddressRefused(t *testing.T) {
+	c := newTestCluster(t, 3, 1)
+	c.startAll()
+	c.applyN(0, 1, "a")
+	lead := c.node(c.leader(0), 0)
+	long := strings.Repeat("h", 1100) + ":1"
+	if err := lead.AddLearners(ctxFor(t), []Peer{{ID: 9, Addr: long}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("AddLearners with a %d-byte address: %v, want ErrInvalid", len(long), err)
+	}
+}
+
+// Read contexts start at a random point, so a member restarted in the same
+// term cannot meet its previous run's contexts at the leader. Found by
+// review.
+func TestReadContextsDifferAcrossRestarts(t *testing.T) {
+	c := newTestCluster(t, 3, 1)
+	c.startAll()
+	first := c.node(1, 0).reads.next
+	c.stop(1)
+	c.start(1)
+	if again := c.node(1, 0).reads.next; again == first || first == 0 {
+		t.Fatalf("read contexts start at %d, then %d after a restart", first, again)
+	}
+}

@@ -122,6 +122,12 @@ func (h *NodeHost) StartNode(opts NodeOptions) (*Node, error) {
 	for _, p := range opts.Learners {
 		cs.Learners = append(cs.Learners, p.ID)
 	}
+	// Read contexts start at a random point: the leader matches forwarded
+	// reads and answers by (member, context), and a member restarted in
+	// the same term must not meet contexts its previous run left there.
+	var rb [8]byte
+	_, _ = rand.Read(rb[:])
+	n.reads.next = binary.LittleEndian.Uint64(rb[:]) >> 1
 	n.fsm = &fsmCaller{n: n, sm: opts.StateMachine}
 	n.snapper, _ = opts.StateMachine.(Snapshotter)
 	n.view.Store(&nodeView{})

@@ -24,10 +24,14 @@ const (
 	addrMagic     = "RKADDR1\x00"
 	addrFile      = "peers"
 	addrTmpFile   = "peers.tmp"
-	maxAddrLen    = 1024
+	maxAddrLen    = MaxAddrLen
 	maxAddrMember = 1 << 16
 	maxAddrSize   = 8 + 4 + maxAddrMember*(8+4+maxAddrLen) + 4
 )
+
+// MaxAddrLen is the longest member address the address book (and a
+// snapshot's list of addresses) holds; callers refuse longer ones up front.
+const MaxAddrLen = 1024
 
 // AddressBook is the durable map from member ID to raft address that a
 // group's members learn as the configuration changes: configuration entries
