@@ -131,9 +131,13 @@ func (n *Node) proposeConfRetrying(ctx context.Context, cc raftpb.ConfChange, ad
 	tick := time.NewTicker(n.host.opts.TickInterval)
 	defer tick.Stop()
 	for {
+		// The call may run after onWorker gave up on ctx: it publishes its
+		// results by closing ran, and they are read only then.
 		var index uint64
 		var busy bool
+		ran := make(chan struct{})
 		err := n.onWorker(ctx, func() error {
+			defer close(ran)
 			// Known before the entry's first AppendEntries leave this node.
 			n.learnAddrs(addrs)
 			var err error
@@ -141,6 +145,11 @@ func (n *Node) proposeConfRetrying(ctx context.Context, cc raftpb.ConfChange, ad
 			busy = errors.Is(err, core.ErrConfChangeBusy)
 			return n.confRefusal(err)
 		})
+		select {
+		case <-ran:
+		default:
+			return 0, err // the worker did not get to it: a timeout or a stop
+		}
 		if !busy || time.Now().After(deadline) {
 			return index, err
 		}
@@ -149,7 +158,7 @@ func (n *Node) proposeConfRetrying(ctx context.Context, cc raftpb.ConfChange, ad
 		case <-n.stopped:
 			return 0, n.closedErr()
 		case <-ctx.Done():
-			return 0, err
+			return 0, &Error{Code: CodeTimeout, Msg: "the configuration change stayed refused as busy until the deadline", Err: ctx.Err()}
 		}
 	}
 }
