@@ -393,6 +393,10 @@ func TestFollowerApplyQueueBounded(t *testing.T) {
 	f := (l + 1) % 3
 	sm := c.sms[[2]int{f, 0}]
 	gate := make(chan struct{})
+	open := sync.OnceFunc(func() { close(gate) })
+	// Registered after the cluster's cleanup, so it runs first: a failing
+	// test must not leave the follower's Apply blocked while hosts close.
+	t.Cleanup(open)
 	sm.mu.Lock()
 	sm.gate = gate
 	sm.mu.Unlock()
@@ -410,7 +414,7 @@ func TestFollowerApplyQueueBounded(t *testing.T) {
 			t.Fatalf("stalled follower queues %d bytes, budget %d", q, budget)
 		}
 	}
-	close(gate)
+	open()
 	waitFor(t, "the follower to catch up", func() bool { return sm.count() == 200 })
 }
 
