@@ -7,8 +7,9 @@
 // # What it owns, what it never does
 //
 // The package owns the segment files "<dir>/<20-digit seq>.log" in the
-// directory given to Open, and "<dir>/next.prep", the next segment being
-// readied, and nothing else in it (other names are ignored). An Engine runs
+// directory given to Open, "<dir>/next.prep", the next segment being
+// readied, and "<dir>/<20-digit seq>.free", dead segments kept for reuse,
+// and nothing else in it (other names are ignored). An Engine runs
 // exactly two goroutines: the writer, and the preparer, which readies the
 // file the writer's next roll takes; it never starts one per request or per
 // group. It keeps no data in memory: the
@@ -25,15 +26,23 @@
 // All integers are little-endian; "uvarint" is encoding/binary's. A segment
 // file starts with a 24-byte header:
 //
-//	magic "RKLOG001" | seq u64 | CRC32C(magic, seq) u32 | 4 zero bytes
+//	magic "RKLOG002" | seq u64 | CRC32C(magic, seq) u32 | 4 zero bytes
 //
 // followed by records, each framed as
 //
-//	length u32 | CRC32C u32 | type u8 | payload
+//	length u32 | CRC32C u32 XOR salt | type u8 | payload
 //
-// where length counts type and payload (so it is never zero) and the
-// Castagnoli CRC covers the same bytes. A zero length field, or the end of
-// the file, marks the end of the data. Segments are preallocated to
+// where length counts type and payload (so it is never zero), the
+// Castagnoli CRC covers the same bytes, and salt is the low 32 bits of
+// seq × 0x9E3779B1. A zero length field, or the end of the file, marks the
+// end of the data; the writer puts one after every round (the next round
+// overwrites it). What lies after the end is zeros, or, in a recycled file
+// (see Recycling), the records of its previous life, which never verify:
+// they carry another seq's salt.
+//
+// Format 1 ("RKLOG001") differs only in having no salt and no end marker
+// after each round; the engine still reads it and appends to a format 1
+// active segment in format 1, but creates only format 2 segments. Segments are preallocated to
 // Options.SegmentSize with vfs.File.Preallocate, which does not change
 // their size. Record types:
 //
@@ -101,8 +110,12 @@
 // refuses with an error naming the file and offset. A bad record in any
 // other segment always refuses (a round is synced before the next one
 // starts, and before a roll, so only the last segment can hold an unsynced
-// round). A last segment whose header is bad, with no valid round record in
-// it, is a torn roll and is deleted. Recovery never panics and never
+// round). A zero length field followed by anything but zeros ends a
+// format 2 segment's data, unless a round record valid under its salt
+// follows (then the log is corrupt: committed rounds lie past the end); a
+// format 1 segment treats it as a bad record, as above. A last segment
+// whose header is bad, with no valid round record in it, is a torn roll
+// and is deleted. Recovery never panics and never
 // trusts a length or count before bounds-checking it.
 //
 // # Garbage collection
@@ -122,6 +135,21 @@
 // the checkpoint's last bound discards them again on replay. So a lagging
 // group never pins an old segment, and one large old segment never pins the
 // dead ones after it.
+//
+// # Recycling
+//
+// GC keeps up to Options.RecycleSegments dead segments instead of deleting
+// them, renamed to "<old seq>.free" (and deletes the rest, and any larger
+// than SegmentSize). A roll takes the oldest free file before the
+// preparer's: it writes the new header and an end marker over the old
+// header, syncs, renames the file to the new segment's name and syncs the
+// directory. Renaming last means a file with a segment's name always has
+// that segment's header; a crash before it leaves a free file. Why: the
+// blocks of a fresh file are allocated but unwritten, so the fdatasync of a
+// round appended to one also commits their conversion to written blocks (a
+// journal commit on ext4); a recycled file was written in its previous
+// life, so appends are overwrites and fdatasync flushes data only. Open
+// keeps the free files it finds, up to RecycleSegments.
 //
 // # Failure
 //

@@ -49,6 +49,13 @@ type Options struct {
 	// bandwidth is the limit (256 clients, 1 KiB) the extra write of every
 	// segment costs about 20% of throughput; hence off by default.
 	ZeroFill bool
+	// RecycleSegments is how many dead segment files GC keeps for later
+	// rolls to reuse instead of deleting them (see recycle.go): appending
+	// to a file whose blocks were written before makes each round's
+	// fdatasync an overwrite, with no block allocation to commit. Default
+	// 4 (so up to 4 × SegmentSize of disk held in reserve); negative
+	// keeps none.
+	RecycleSegments int
 	// Logger receives recovery and GC events; nil discards them.
 	Logger *slog.Logger
 	// SyncObserver, when set, is told how long each group-commit fsync
@@ -70,6 +77,10 @@ func (o *Options) normalize() error {
 	if o.MaxWriteBatchBytes < 0 || o.MaxWriteBatchBytes > maxBatchBytes {
 		return fmt.Errorf("logengine: MaxWriteBatchBytes %d outside (0, 1 GiB]", o.MaxWriteBatchBytes)
 	}
+	if o.RecycleSegments == 0 {
+		o.RecycleSegments = 4
+	}
+	o.RecycleSegments = max(o.RecycleSegments, 0)
 	if o.RewriteThreshold == 0 {
 		o.RewriteThreshold = o.SegmentSize / 16
 	}
@@ -107,19 +118,21 @@ type Write struct {
 // Stats is a snapshot of an Engine's counters and segments, a plain value
 // owned by the caller.
 type Stats struct {
-	BytesWritten    int64         // record and header bytes written
-	Fsyncs          int64         // the writer's File.Sync calls (not the preparer's)
-	SyncTime        time.Duration // time spent in the rounds' File.Sync calls
-	DirSyncs        int64         // FS.SyncDir calls
-	Rounds          int64         // group-commit rounds written (GC rounds included)
-	Requests        int64         // requests completed (Submit calls and GC calls)
-	EntriesWritten  int64         // entries appended (rewrites excluded)
-	RewrittenBytes  int64         // bytes of live entries GC copied
-	SegmentsCreated int64
-	SegmentsDeleted int64
-	ActiveSegment   uint64
-	Groups          int
-	Segments        []SegmentStats // oldest first
+	BytesWritten     int64         // record and header bytes written
+	Fsyncs           int64         // the writer's File.Sync calls (not the preparer's)
+	SyncTime         time.Duration // time spent in the rounds' File.Sync calls
+	DirSyncs         int64         // FS.SyncDir calls
+	Rounds           int64         // group-commit rounds written (GC rounds included)
+	Requests         int64         // requests completed (Submit calls and GC calls)
+	EntriesWritten   int64         // entries appended (rewrites excluded)
+	RewrittenBytes   int64         // bytes of live entries GC copied
+	SegmentsCreated  int64         // new segments, recycled ones included
+	SegmentsRecycled int64         // new segments made from a dead segment's file
+	SegmentsDeleted  int64
+	FreeSegments     int // dead segment files kept for reuse now
+	ActiveSegment    uint64
+	Groups           int
+	Segments         []SegmentStats // oldest first
 }
 
 // SegmentStats describes one segment file; a plain value.
@@ -164,7 +177,7 @@ type Engine struct {
 
 	bytesWritten, fsyncs, dirSyncs, rounds, requests, entries atomic.Int64
 	syncNanos                                                 atomic.Int64
-	rewritten, segCreated, segDeleted                         atomic.Int64
+	rewritten, segCreated, segDeleted, segRecycled, nfree     atomic.Int64
 
 	waiters sync.Pool // *waiter
 }
@@ -192,6 +205,10 @@ func Open(fs vfs.FS, dir string, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	if err := e.recover(); err != nil {
+		e.closeFiles()
+		return nil, err
+	}
+	if err := e.loadFreeFiles(); err != nil {
 		e.closeFiles()
 		return nil, err
 	}
@@ -316,16 +333,18 @@ func (e *Engine) fail(cause error) error {
 // concurrent use.
 func (e *Engine) Stats() Stats {
 	s := Stats{
-		BytesWritten:    e.bytesWritten.Load(),
-		Fsyncs:          e.fsyncs.Load(),
-		SyncTime:        time.Duration(e.syncNanos.Load()),
-		DirSyncs:        e.dirSyncs.Load(),
-		Rounds:          e.rounds.Load(),
-		Requests:        e.requests.Load(),
-		EntriesWritten:  e.entries.Load(),
-		RewrittenBytes:  e.rewritten.Load(),
-		SegmentsCreated: e.segCreated.Load(),
-		SegmentsDeleted: e.segDeleted.Load(),
+		BytesWritten:     e.bytesWritten.Load(),
+		Fsyncs:           e.fsyncs.Load(),
+		SyncTime:         time.Duration(e.syncNanos.Load()),
+		DirSyncs:         e.dirSyncs.Load(),
+		Rounds:           e.rounds.Load(),
+		Requests:         e.requests.Load(),
+		EntriesWritten:   e.entries.Load(),
+		RewrittenBytes:   e.rewritten.Load(),
+		SegmentsCreated:  e.segCreated.Load(),
+		SegmentsDeleted:  e.segDeleted.Load(),
+		SegmentsRecycled: e.segRecycled.Load(),
+		FreeSegments:     int(e.nfree.Load()),
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()

@@ -97,7 +97,7 @@ func TestFailedSyncThenReopen(t *testing.T) {
 // TestGCRemoveFault: a failed removal fails the engine too.
 func TestGCRemoveFault(t *testing.T) {
 	fs := vfs.NewMemFS()
-	e := open(t, fs, "/d", Options{SegmentSize: 4 << 10})
+	e := open(t, fs, "/d", Options{SegmentSize: 4 << 10, RecycleSegments: -1})
 	defer e.Close()
 	for i := uint64(1); e.Stats().ActiveSegment < 3; i++ {
 		ok(t, e.Group(1).Append(ents(1, i, 1, 1)))

@@ -15,8 +15,14 @@ import (
 )
 
 const (
-	// segMagic opens every segment file.
-	segMagic = "RKLOG001"
+	// segMagic opens every segment file the engine writes (format 2:
+	// record checksums salted with the segment's seq, a zero length field
+	// after every round).
+	segMagic = "RKLOG002"
+	// segMagicV1 opens segments of format 1 (unsalted checksums, no end
+	// marker); the engine reads them and appends to an active one, but
+	// never creates one.
+	segMagicV1 = "RKLOG001"
 	// headerSize is the size of a segment header: magic, seq u64, CRC32C
 	// of the first 16 bytes u32, 4 reserved zero bytes.
 	headerSize = 24
@@ -49,6 +55,18 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 func segmentCRC(b []byte) uint32 { return crc32.Checksum(b, crcTable) }
 
+// saltOf is the value XORed into every record checksum of segment seq in
+// format 2. A recycled file keeps the records of its previous life past the
+// new data; salting makes each of them fail verification under the new
+// seq, whatever bytes they hold. Multiplying by an odd constant is a
+// bijection on 32 bits, so two seqs less than 2^32 apart never share a salt,
+// and only seq 2^32·k salts to 0 (format 1's "no salt").
+func saltOf(seq uint64) uint32 { return uint32(seq) * 0x9E3779B1 }
+
+// recordCRC is the checksum field of a record with the given body in a
+// segment with the given salt.
+func recordCRC(body []byte, salt uint32) uint32 { return segmentCRC(body) ^ salt }
+
 // appendHeader appends the header of segment seq to b.
 func appendHeader(b []byte, seq uint64) []byte {
 	start := len(b)
@@ -58,21 +76,26 @@ func appendHeader(b []byte, seq uint64) []byte {
 	return append(b, 0, 0, 0, 0)
 }
 
-// checkHeader verifies that b starts with the header of segment seq.
-func checkHeader(b []byte, seq uint64) error {
+// checkHeader verifies that b starts with the header of segment seq and
+// returns the salt of its records (0 for format 1).
+func checkHeader(b []byte, seq uint64) (salt uint32, err error) {
 	if len(b) < headerSize {
-		return fmt.Errorf("short header (%d bytes)", len(b))
+		return 0, fmt.Errorf("short header (%d bytes)", len(b))
 	}
-	if string(b[:8]) != segMagic {
-		return errors.New("bad magic")
+	switch string(b[:8]) {
+	case segMagic:
+		salt = saltOf(seq)
+	case segMagicV1:
+	default:
+		return 0, errors.New("bad magic")
 	}
 	if got := binary.LittleEndian.Uint32(b[16:]); got != segmentCRC(b[:16]) {
-		return errors.New("header checksum mismatch")
+		return 0, errors.New("header checksum mismatch")
 	}
 	if got := binary.LittleEndian.Uint64(b[8:]); got != seq {
-		return fmt.Errorf("header names segment %d", got)
+		return 0, fmt.Errorf("header names segment %d", got)
 	}
-	return nil
+	return salt, nil
 }
 
 // beginRecord appends the frame and type byte of a record whose payload the
@@ -82,10 +105,18 @@ func beginRecord(b []byte, typ byte) ([]byte, int) {
 	return append(b, 0, 0, 0, 0, 0, 0, 0, 0, typ), start
 }
 
+// finishRecord fills in the frame with the unsalted checksum; saltRecord
+// adds the salt once the round's segment is known.
 func finishRecord(b []byte, start int) {
 	body := b[start+frameSize:]
 	binary.LittleEndian.PutUint32(b[start:], uint32(len(body)))
 	binary.LittleEndian.PutUint32(b[start+4:], segmentCRC(body))
+}
+
+// saltRecord XORs salt into the checksum of the record at b[start:].
+func saltRecord(b []byte, start int, salt uint32) {
+	crc := b[start+4 : start+8]
+	binary.LittleEndian.PutUint32(crc, binary.LittleEndian.Uint32(crc)^salt)
 }
 
 // appendRoundPlaceholder appends a round record to be completed by
@@ -133,7 +164,7 @@ const (
 
 // readRecord decodes the record at data[pos:]. On recOK n is the record's
 // whole size; on recBad reason says why.
-func readRecord(data []byte, pos int) (r record, n int, status int, reason string) {
+func readRecord(data []byte, pos int, salt uint32) (r record, n int, status int, reason string) {
 	rest := data[pos:]
 	if len(rest) == 0 {
 		return r, 0, recEnd, ""
@@ -152,7 +183,7 @@ func readRecord(data []byte, pos int) (r record, n int, status int, reason strin
 		return r, 0, recBad, fmt.Sprintf("record length %d past the end of the data", l)
 	}
 	body := rest[frameSize : frameSize+int(l)]
-	if binary.LittleEndian.Uint32(rest[4:]) != segmentCRC(body) {
+	if binary.LittleEndian.Uint32(rest[4:]) != recordCRC(body, salt) {
 		return r, 0, recBad, "record checksum mismatch"
 	}
 	return record{typ: body[0], payload: body[1:]}, frameSize + int(l), recOK, ""
@@ -169,11 +200,11 @@ func allZero(b []byte) bool {
 
 // isRoundRecordAt reports whether a valid round record whose round lies
 // within data starts at data[o:].
-func isRoundRecordAt(data []byte, o int) bool {
+func isRoundRecordAt(data []byte, o int, salt uint32) bool {
 	if o+roundRecSize > len(data) || binary.LittleEndian.Uint32(data[o:]) != 5 || data[o+frameSize] != recRound {
 		return false
 	}
-	if binary.LittleEndian.Uint32(data[o+4:]) != segmentCRC(data[o+frameSize:o+roundRecSize]) {
+	if binary.LittleEndian.Uint32(data[o+4:]) != recordCRC(data[o+frameSize:o+roundRecSize], salt) {
 		return false
 	}
 	l := binary.LittleEndian.Uint32(data[o+frameSize+1:])
@@ -181,10 +212,12 @@ func isRoundRecordAt(data []byte, o int) bool {
 }
 
 // roundAfter reports whether a valid round record starts anywhere in
-// data[from:]: evidence that committed data follows a bad record.
-func roundAfter(data []byte, from int) bool {
+// data[from:] under salt: evidence that committed data follows a bad
+// record. Records a recycled file kept from its previous life never count:
+// their checksums carry another salt.
+func roundAfter(data []byte, from int, salt uint32) bool {
 	for o := max(from, 0); o+roundRecSize <= len(data); o++ {
-		if data[o] == 5 && isRoundRecordAt(data, o) {
+		if data[o] == 5 && isRoundRecordAt(data, o, salt) {
 			return true
 		}
 	}

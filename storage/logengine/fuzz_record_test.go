@@ -33,7 +33,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for pos := 0; pos < len(data); {
-			rec, n, status, _ := readRecord(data, pos)
+			rec, n, status, _ := readRecord(data, pos, 0)
 			if status != recOK {
 				return
 			}
@@ -41,7 +41,7 @@ func FuzzDecodeRecord(f *testing.F) {
 				t.Fatalf("record at %d claims size %d of %d bytes", pos, n, len(data))
 			}
 			decodePayload(t, rec)
-			again, n2, _, _ := readRecord(data, pos)
+			again, n2, _, _ := readRecord(data, pos, 0)
 			if n2 != n || again.typ != rec.typ || string(again.payload) != string(rec.payload) {
 				t.Fatal("decoding the same record twice differed")
 			}

@@ -94,11 +94,9 @@ func (e *Engine) gcPass() (bool, error) {
 			e.log.Warn("logengine: closing a deleted segment", "file", s.name, "err", err)
 		}
 		s.rf = nil
-		if err := e.fs.Remove(s.name); err != nil {
-			return false, e.fail(fmt.Errorf("remove %s: %w", s.name, err))
+		if err := e.retire(s); err != nil {
+			return false, e.fail(err)
 		}
-		e.segDeleted.Add(1)
-		e.log.Debug("logengine: deleted a segment", "file", s.name)
 	}
 	if len(dead) > 0 {
 		err := e.fs.SyncDir(e.dir)

@@ -219,7 +219,7 @@ func (e *Engine) takePrepared(seq uint64) (vfs.File, *segment, error) {
 		return fail("open", err)
 	}
 	s.rf = rf
-	s.size = headerSize
+	s.size, s.salt = headerSize, saltOf(seq)
 	return f, s, nil
 }
 

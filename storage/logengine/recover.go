@@ -179,16 +179,23 @@ func (rp *replayer) scan(s *segment, data []byte, isLast bool) (scanResult, erro
 	corrupt := func(off int, why string) error {
 		return fmt.Errorf("logengine: corrupt log: %s at offset %d: %s", s.name, off, why)
 	}
-	if err := checkHeader(data, s.seq); err != nil {
-		if isLast && !roundAfter(data, 0) {
+	salt, err := checkHeader(data, s.seq)
+	if err != nil {
+		// A round record verifying under either salt the seq could have
+		// proves the file held data; without one (zeros: a prepared file
+		// renamed before its header was written) the roll was torn. A
+		// recycled file never gets here by a torn roll: it is renamed
+		// only after its new header is durable.
+		if isLast && !roundAfter(data, 0, saltOf(s.seq)) && !roundAfter(data, 0, 0) {
 			return scanResult{remove: true}, nil
 		}
 		return scanResult{}, corrupt(0, "segment header: "+err.Error())
 	}
+	s.salt = salt
 	pos, roundStart, roundEnd := headerSize, -1, 0
 	rp.pend = rp.pend[:0]
 	torn := func(off int, why string) (scanResult, error) {
-		if !isLast || roundAfter(data, off+1) {
+		if !isLast || roundAfter(data, off+1, salt) {
 			return scanResult{}, corrupt(off, why)
 		}
 		cut := off
@@ -198,14 +205,25 @@ func (rp *replayer) scan(s *segment, data []byte, isLast bool) (scanResult, erro
 		return scanResult{tail: int64(cut), torn: true}, nil
 	}
 	for {
-		r, n, st, why := readRecord(data, pos)
+		r, n, st, why := readRecord(data, pos, salt)
 		switch st {
 		case recEnd:
 			if roundStart >= 0 {
 				return torn(pos, "round ends early")
 			}
-			if !allZero(data[pos:]) {
+			if allZero(data[pos:]) {
+				return scanResult{tail: int64(pos)}, nil
+			}
+			if salt == 0 {
 				return torn(pos, "data after the end of the log")
+			}
+			// Format 2 ends every round with a zero length field, and
+			// what follows it is a recycled file's old records (or an
+			// unacknowledged torn round's), none of which verifies as a
+			// round record under this segment's salt. One that does
+			// proves committed data past the end marker.
+			if roundAfter(data, pos+1, salt) {
+				return scanResult{}, corrupt(pos, "a round after the end of the log")
 			}
 			return scanResult{tail: int64(pos)}, nil
 		case recBad:
@@ -273,7 +291,7 @@ func checkRecord(r record) error {
 // commit replays the records of a complete round (already checked).
 func (rp *replayer) commit(s *segment, data []byte) {
 	for _, off := range rp.pend {
-		r, _, _, _ := readRecord(data, off)
+		r, _, _, _ := readRecord(data, off, s.salt)
 		var id uint64
 		switch r.typ {
 		case recEntries, recRewrite:

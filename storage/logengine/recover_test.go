@@ -260,7 +260,7 @@ func TestRecoverMutations(t *testing.T) {
 		}
 	}
 	ok(t, e.GC())
-	if st := e.Stats(); st.RewrittenBytes == 0 || st.SegmentsDeleted == 0 || len(st.Segments) < 4 {
+	if st := e.Stats(); st.RewrittenBytes == 0 || st.SegmentsRecycled == 0 || len(st.Segments) < 4 {
 		t.Fatalf("the log to corrupt lacks GC records or segments: %+v", st)
 	}
 	ok(t, e.Close())

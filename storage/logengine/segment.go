@@ -19,6 +19,9 @@ type segment struct {
 	rf vfs.File
 	// size is the end of the valid data: records are in [headerSize, size).
 	size int64
+	// salt is XORed into the checksum of every record here: saltOf(seq)
+	// in format 2, 0 in a format 1 segment (see format.go).
+	salt uint32
 	// live is the sum of the encoded sizes of the entries some group still
 	// indexes in this segment.
 	live int64
@@ -84,6 +87,6 @@ func (e *Engine) createSegment(seq uint64) (vfs.File, *segment, error) {
 		return fail("open", err)
 	}
 	s.rf = rf
-	s.size = headerSize
+	s.size, s.salt = headerSize, saltOf(seq)
 	return f, s, nil
 }

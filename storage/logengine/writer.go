@@ -87,7 +87,8 @@ type writerState struct {
 	ovs     []overlay
 	scratch map[uint64][2]uint64
 
-	gcWanted bool // a truncation, reset or roll happened: run a GC pass
+	gcWanted bool     // a truncation, reset or roll happened: run a GC pass
+	free     []string // dead segment files kept for reuse, oldest first
 }
 
 // run is the writer goroutine.
@@ -418,12 +419,25 @@ func (e *Engine) commitRound() error {
 		}
 	}
 	base := w.tail
-	if _, err := w.wf.WriteAt(w.buf, base); err != nil {
+	n := len(w.buf)
+	if salt := w.active.salt; salt != 0 {
+		saltRecord(w.buf, 0, salt)
+		for _, o := range w.ops {
+			saltRecord(w.buf, o.rec, salt)
+		}
+	}
+	// The zero length field after the round marks the end of the data
+	// in a recycled file, whose old records follow; the next round
+	// overwrites it.
+	w.buf = append(w.buf, 0, 0, 0, 0)
+	_, err := w.wf.WriteAt(w.buf, base)
+	w.buf = w.buf[:n]
+	if err != nil {
 		return e.fail(fmt.Errorf("write %s at %d: %w", w.active.name, base, err))
 	}
-	e.bytesWritten.Add(int64(len(w.buf)))
+	e.bytesWritten.Add(int64(n))
 	start := time.Now()
-	err := w.wf.Sync()
+	err = w.wf.Sync()
 	took := time.Since(start)
 	e.syncNanos.Add(int64(took))
 	if e.opts.SyncObserver != nil {
@@ -473,7 +487,7 @@ func (e *Engine) install(base int64) {
 // round is synced before the next begins.
 func (e *Engine) roll() error {
 	w := &e.w
-	f, s, err := e.takePrepared(w.active.seq + 1)
+	f, s, err := e.takeSegment(w.active.seq + 1)
 	if err != nil {
 		return err
 	}
