@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,18 +90,19 @@ func Main(args []string, stdout, stderr io.Writer) int {
 
 // runFlags are the flags of run (and, in part, failover).
 type runFlags struct {
-	systems      string
-	payloads     string
-	clients      string
-	reps         int
-	warmup       time.Duration
-	duration     time.Duration
-	groupsCell   onOff
-	failover     onOff
-	failoverReps int
-	out          string
-	quick        bool
-	verbose      bool
+	systems         string
+	payloads        string
+	clients         string
+	reps            int
+	warmup          time.Duration
+	duration        time.Duration
+	groupsCell      onOff
+	failover        onOff
+	failoverReps    int
+	snapshotEntries int
+	out             string
+	quick           bool
+	verbose         bool
 }
 
 func (f *runFlags) register(fs *flag.FlagSet) {
@@ -114,6 +116,7 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.groupsCell, "groups-cell", "on/off: the 16-group cell ("+strings.Join(groupSystems, ", ")+")")
 	fs.Var(&f.failover, "failover", "on/off: failover measurement ("+strings.Join(failoverSystems, ", ")+")")
 	fs.IntVar(&f.failoverReps, "failover-reps", 10, "failover repetitions per system")
+	fs.IntVar(&f.snapshotEntries, "snapshot-entries", harness.DefaultSnapshotEntries, "every system snapshots and compacts its log every this many entries (0: never)")
 	fs.StringVar(&f.out, "out", "", "also write the Markdown report to this file")
 	fs.BoolVar(&f.quick, "quick", false, "smoke run: one short repetition of a few cells (explicit flags still win)")
 	fs.BoolVar(&f.verbose, "v", false, "copy the children's stderr to stderr")
@@ -170,9 +173,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer env.close()
 	rep := env.report("run", args, sysNames)
 	rep.Reps, rep.Warmup, rep.Duration = f.reps, f.warmup, f.duration
+	rep.SnapshotEntries = f.snapshotEntries
 	opts := harness.MatrixOptions{
 		Exe: env.exe, Systems: sysNames, Payloads: payloads, Clients: clients, Reps: f.reps,
 		GroupSystems: groupSystems, Warmup: f.warmup, Duration: f.duration,
+		SnapshotEntries: f.snapshotEntries,
 		ElectionTimeout: harness.DefaultElectionTimeout, Heartbeat: harness.DefaultHeartbeat,
 		Dir: env.root, Log: stderr, Verbose: f.verbose,
 	}
@@ -294,8 +299,16 @@ func cellCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	var spec harness.CellSpec
 	spec.Flags(fs)
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole cell (replicas and clients) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	sys, err := lookup(spec.System)
 	if err != nil {
@@ -402,4 +415,21 @@ func (v *onOff) Set(s string) error {
 		return fmt.Errorf("want on or off, got %q", s)
 	}
 	return nil
+}
+
+// startCPUProfile profiles the process into name until the returned
+// function is called.
+func startCPUProfile(name string) (func(), error) {
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

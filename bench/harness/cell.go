@@ -19,6 +19,9 @@ import (
 const (
 	DefaultElectionTimeout = time.Second
 	DefaultHeartbeat       = 100 * time.Millisecond
+	// DefaultSnapshotEntries is the snapshot cadence of every system
+	// (systems.Config.SnapshotEntries): raftkit's own default.
+	DefaultSnapshotEntries = 100_000
 	// LeaderTimeout bounds the wait for every group to elect a leader
 	// after the replicas start.
 	LeaderTimeout = 30 * time.Second
@@ -37,6 +40,7 @@ type CellSpec struct {
 	Duration        time.Duration
 	ElectionTimeout time.Duration
 	Heartbeat       time.Duration
+	SnapshotEntries int // see systems.Config
 	// Dir is where the replicas' fresh data directories are made (and
 	// removed); the system temp dir if empty.
 	Dir string
@@ -55,6 +59,7 @@ func (s *CellSpec) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&s.Duration, "duration", 3*time.Second, "measured window")
 	fs.DurationVar(&s.ElectionTimeout, "election-timeout", DefaultElectionTimeout, "base election timeout")
 	fs.DurationVar(&s.Heartbeat, "heartbeat", DefaultHeartbeat, "leader heartbeat interval")
+	fs.IntVar(&s.SnapshotEntries, "snapshot-entries", DefaultSnapshotEntries, "snapshot and compact every this many entries (0: never)")
 	fs.StringVar(&s.Dir, "dir", "", "parent of the replicas' data directories (default the system temp dir)")
 }
 
@@ -69,6 +74,7 @@ func (s CellSpec) Args() []string {
 		"-duration", s.Duration.String(),
 		"-election-timeout", s.ElectionTimeout.String(),
 		"-heartbeat", s.Heartbeat.String(),
+		"-snapshot-entries", strconv.Itoa(s.SnapshotEntries),
 		"-dir", s.Dir,
 	}
 }
@@ -138,7 +144,7 @@ func runCell(ctx context.Context, sys systems.System, spec CellSpec, res *CellRe
 	cfg := systems.Config{
 		Dirs: dirs, Addrs: addrs, Groups: spec.Groups,
 		ElectionTimeout: spec.ElectionTimeout, HeartbeatInterval: spec.Heartbeat,
-		MaxPayload: spec.Payload,
+		MaxPayload: spec.Payload, SnapshotEntries: spec.SnapshotEntries,
 	}
 	t0 := time.Now()
 	nodes, err := startNodes(sys, cfg)

@@ -27,6 +27,7 @@ type MatrixOptions struct {
 
 	Warmup, Duration           time.Duration
 	ElectionTimeout, Heartbeat time.Duration
+	SnapshotEntries            int // see systems.Config
 	// Dir is the parent of every replica's data directory.
 	Dir string
 	// Log receives a progress line per cell; Verbose also copies the
@@ -95,6 +96,7 @@ func (o MatrixOptions) runOne(ctx context.Context, sys string, key CellKey, rep 
 		System: sys, Payload: key.Payload, Clients: key.Clients, Groups: key.Groups,
 		Warmup: o.Warmup, Duration: o.Duration,
 		ElectionTimeout: o.ElectionTimeout, Heartbeat: o.Heartbeat, Dir: o.Dir,
+		SnapshotEntries: o.SnapshotEntries,
 	}
 	t0 := time.Now()
 	r := RunCellChild(ctx, o.Exe, spec, o.childLog())

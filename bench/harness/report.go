@@ -31,9 +31,19 @@ type Report struct {
 	Reps                       int
 	Warmup, Duration           time.Duration
 	ElectionTimeout, Heartbeat time.Duration
+	SnapshotEntries            int
 	Cells                      []CellResult // every repetition of every cell
 	Failover                   []FailoverResult
 	FailoverReps               int
+}
+
+// snapshotWords describes the snapshot setting of a run.
+func snapshotWords(every int) string {
+	if every <= 0 {
+		return "no snapshots (etcd's loop still compacts its in-memory log every 10,000 entries)"
+	}
+	return fmt.Sprintf("a snapshot and log compaction every %d applied entries per group, "+
+		"keeping 1,000 entries (etcd's loop: 5,000 in memory; its log file is never compacted; hashicorp checks every 100ms)", every)
 }
 
 // Markdown renders the report: a header, throughput with ratios, latency
@@ -67,9 +77,9 @@ func (r Report) header(b *strings.Builder) {
 		sig3(ms(m.Fsync)), m.FsyncSamples, m.FsyncDir)
 	if len(r.Cells) > 0 {
 		fmt.Fprintf(b, "- Workload: per cell, 3 durable replicas (fsync on) in one fresh process with a no-op state machine; "+
-			"election timeout %v, heartbeat %v; closed-loop clients (client k on group k mod groups), warm-up %v, measured %v; "+
+			"election timeout %v, heartbeat %v; %s; closed-loop clients (client k on group k mod groups), warm-up %v, measured %v; "+
 			"median of %d repetition(s), the system order alternating between repetitions\n",
-			r.ElectionTimeout, r.Heartbeat, r.Warmup, r.Duration, r.Reps)
+			r.ElectionTimeout, r.Heartbeat, snapshotWords(r.SnapshotEntries), r.Warmup, r.Duration, r.Reps)
 		fmt.Fprintf(b, "- CPU is user+system seconds of the cell's process over the measured window per 1,000 operations; "+
 			"RSS is that process's peak (three replicas and the clients together)\n")
 	}

@@ -33,6 +33,12 @@ type Config struct {
 	// MaxPayload is the largest payload a Propose will carry (lets systems
 	// size buffers); payloads in a run are all the same size.
 	MaxPayload int
+	// SnapshotEntries is how often, in applied entries, each group takes
+	// a snapshot of its (no-op) state machine and compacts its log behind
+	// it, keeping the system's catch-up margin (1,000 entries where the
+	// system lets us choose), as a deployment does; 0 takes none where
+	// the system allows that.
+	SnapshotEntries int
 }
 
 // Errors a Node returns.

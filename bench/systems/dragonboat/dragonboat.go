@@ -12,8 +12,9 @@
 //     ElectionRTT <= 2, so ElectionTimeout must be more than twice
 //     HeartbeatInterval.
 //   - Shard g+1 of the cluster is group g; replica id is ReplicaID id+1.
-//   - CheckQuorum and PreVote are on; automatic snapshots are off
-//     (SnapshotEntries 0), so nothing is compacted during a run.
+//   - CheckQuorum and PreVote are on; automatic snapshots every
+//     Config.SnapshotEntries entries (0: off), keeping 1,000 entries
+//     (CompactionOverhead).
 //
 // A replica only needs Addrs[id]; no derived ports. Several NodeHosts may run
 // in one process as long as each has its own directory and address (the
@@ -116,14 +117,15 @@ func (System) StartNode(cfg systems.Config, id int) (systems.Node, error) {
 	create := func(uint64, uint64) sm.IStateMachine { return noop{} }
 	for g := range cfg.Groups {
 		err := nh.StartReplica(members, false, create, config.Config{
-			ShardID:         uint64(g + 1),
-			ReplicaID:       n.replicaID,
-			ElectionRTT:     electionRTT,
-			HeartbeatRTT:    1,
-			CheckQuorum:     true,
-			PreVote:         true,
-			SnapshotEntries: 0,
-			// CompactionOverhead, MaxInMemLogSize, compression: defaults.
+			ShardID:            uint64(g + 1),
+			ReplicaID:          n.replicaID,
+			ElectionRTT:        electionRTT,
+			HeartbeatRTT:       1,
+			CheckQuorum:        true,
+			PreVote:            true,
+			SnapshotEntries:    uint64(max(cfg.SnapshotEntries, 0)),
+			CompactionOverhead: 1000,
+			// MaxInMemLogSize, compression: defaults.
 		})
 		if err != nil {
 			nh.Close()

@@ -73,7 +73,7 @@ const (
 	// a no-op) snapshot and drop all but the last catchUpEntries entries, so
 	// that a slightly lagging follower still catches up from the log rather
 	// than by snapshot. Without this a long run grows without bound.
-	snapshotEvery  = 10000
+	snapshotEvery  = 10000 // when Config.SnapshotEntries is 0
 	catchUpEntries = 5000
 )
 
@@ -113,8 +113,11 @@ type node struct {
 	term, vote uint64
 	applied    uint64
 	snapIndex  uint64
-	confState  *pb.ConfState
-	late       []*pb.Message
+	// snapshotEvery is Config.SnapshotEntries, or the const default when
+	// that is 0 (the in-memory log must be compacted anyway).
+	snapshotEvery uint64
+	confState     *pb.ConfState
+	late          []*pb.Message
 
 	// Transport.
 	ln          net.Listener
@@ -168,16 +171,21 @@ func (System) StartNode(cfg systems.Config, id int) (systems.Node, error) {
 		return nil, fmt.Errorf("etcd: listen: %w", err)
 	}
 
+	every := uint64(snapshotEvery)
+	if cfg.SnapshotEntries > 0 {
+		every = uint64(cfg.SnapshotEntries)
+	}
 	n := &node{
-		id:      uint64(id + 1),
-		storage: raft.NewMemoryStorage(),
-		wal:     w,
-		idBase:  uint64(id+1) << 56,
-		waiters: make(map[uint64]waiter),
-		ln:      ln,
-		inbound: make(map[net.Conn]struct{}),
-		done:    make(chan struct{}),
-		dialer:  net.Dialer{Timeout: time.Second},
+		id:            uint64(id + 1),
+		storage:       raft.NewMemoryStorage(),
+		wal:           w,
+		idBase:        uint64(id+1) << 56,
+		snapshotEvery: every,
+		waiters:       make(map[uint64]waiter),
+		ln:            ln,
+		inbound:       make(map[net.Conn]struct{}),
+		done:          make(chan struct{}),
+		dialer:        net.Dialer{Timeout: time.Second},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 
@@ -425,7 +433,7 @@ func (n *node) apply(ents []*pb.Entry) {
 
 // maybeCompact bounds the MemoryStorage (see snapshotEvery).
 func (n *node) maybeCompact() {
-	if n.applied < n.snapIndex+snapshotEvery || n.confState == nil {
+	if n.applied < n.snapIndex+n.snapshotEvery || n.confState == nil {
 		return
 	}
 	if _, err := n.storage.CreateSnapshot(n.applied, n.confState, nil); err != nil {

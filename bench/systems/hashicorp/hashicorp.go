@@ -118,11 +118,18 @@ func (System) StartNode(cfg systems.Config, id int) (systems.Node, error) {
 	conf.MaxAppendEntries = 512
 	conf.BatchApplyCh = true
 	conf.NoLegacyTelemetry = true
-	// Snapshots effectively off during a run: a run never writes a million
-	// entries between snapshots, and the interval check is an hour. The
-	// default TrailingLogs (10240) is kept.
+	// Snapshots every Config.SnapshotEntries entries, keeping 1,000: the
+	// threshold is checked every 100-200ms (SnapshotInterval, jittered up
+	// to twice it), so a snapshot is due soon after it is reached. With 0
+	// they are effectively off: the threshold is never reached and the
+	// check is hourly.
 	conf.SnapshotThreshold = 1 << 40
 	conf.SnapshotInterval = time.Hour
+	if cfg.SnapshotEntries > 0 {
+		conf.SnapshotThreshold = uint64(cfg.SnapshotEntries)
+		conf.SnapshotInterval = 100 * time.Millisecond
+		conf.TrailingLogs = 1000
+	}
 	// Pre-vote (on by default) and the rest of DefaultConfig are kept.
 
 	// One bolt file is both the log store and the stable store, fsync on

@@ -28,6 +28,16 @@ func (noop) Apply(it *raftkit.Iterator) error {
 	return nil
 }
 
+// SaveSnapshot captures the no-op state machine's state: nothing. It makes
+// the groups snapshot, and so compact their logs, on the host's triggers
+// (Config.SnapshotEntries), as a deployment does.
+func (noop) SaveSnapshot() (raftkit.SnapshotSaveFunc, error) {
+	return func(*raftkit.SnapshotWriter) error { return nil }, nil
+}
+
+// LoadSnapshot implements raftkit.Snapshotter: there is no state to load.
+func (noop) LoadSnapshot(*raftkit.SnapshotReader) error { return nil }
+
 type node struct {
 	host  *raftkit.NodeHost
 	nodes []*raftkit.Node
@@ -53,6 +63,7 @@ func (System) StartNode(cfg systems.Config, id int) (systems.Node, error) {
 		rn, err := host.StartNode(raftkit.NodeOptions{
 			GroupID: uint64(g + 1), NodeID: uint64(id + 1), Peers: peers, StateMachine: noop{},
 			ElectionTicks: ticks, HeartbeatTicks: 1,
+			SnapshotEntries: snapshotEntries(cfg), SnapshotBytes: -1, SnapshotMarginEntries: 1000,
 		})
 		if err != nil {
 			host.Close()
@@ -61,6 +72,15 @@ func (System) StartNode(cfg systems.Config, id int) (systems.Node, error) {
 		n.nodes = append(n.nodes, rn)
 	}
 	return n, nil
+}
+
+// snapshotEntries maps Config.SnapshotEntries (0: none) to raftkit's
+// trigger (negative: off).
+func snapshotEntries(cfg systems.Config) int64 {
+	if cfg.SnapshotEntries <= 0 {
+		return -1
+	}
+	return int64(cfg.SnapshotEntries)
 }
 
 func (n *node) Propose(ctx context.Context, g int, payload []byte) error {
