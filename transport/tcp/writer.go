@@ -26,8 +26,14 @@ func (b *batch) add(appendFrame func([]byte) []byte) {
 	b.frames++
 }
 
-// take hands the queued frames to the writer and starts a new queue.
+// take hands the queued frames to the writer and starts a new queue. An
+// empty queue keeps its buffer: the writer drops what an empty take returns
+// without recycling it, and swapping there would lose a grown buffer on
+// every drain and make the next batch grow again from nothing.
 func (b *batch) take() ([]byte, int) {
+	if b.frames == 0 {
+		return nil, 0
+	}
 	buf, n := b.buf, b.frames
 	b.buf, b.frames, b.spare = b.spare[:0], 0, nil
 	return buf, n
