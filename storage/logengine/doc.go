@@ -43,8 +43,10 @@
 // Format 1 ("RKLOG001") differs only in having no salt and no end marker
 // after each round; the engine still reads it and appends to a format 1
 // active segment in format 1, but creates only format 2 segments. Segments are preallocated to
-// Options.SegmentSize with vfs.File.Preallocate, which does not change
-// their size. Record types:
+// Options.SegmentSize with vfs.File.Preallocate and, where the file can
+// (vfs.Extender, the OS's), extended to that size without writing, so
+// appends never change the size and a small round's fdatasync has no
+// size to commit; the unwritten rest reads as zeros. Record types:
 //
 //	1 entries   group uvarint | first index uvarint | count uvarint |
 //	            count × (term uvarint | entry type u8 | data length uvarint | data)

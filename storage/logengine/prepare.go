@@ -118,7 +118,7 @@ func (e *Engine) prepareFile(stop <-chan struct{}) (vfs.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", name, err)
 	}
-	err = f.Preallocate(0, e.opts.SegmentSize)
+	err = e.reserve(f, 0)
 	// Fill and sync a step at a time, resting as long as each step took
 	// unless the writer is already waiting: one sync of a whole segment of
 	// zeros, or a fill at full speed, is a writeback burst that stalls the

@@ -55,19 +55,19 @@ func TestZeroFilledSegments(t *testing.T) {
 	m.check(t, e.Group(1))
 }
 
-// TestZeroFillOnReopen opens a log written without zero-filling with it:
-// the active segment is filled past its data, and nothing changes.
+// TestZeroFillOnReopen opens with ZeroFill a log whose active segment's
+// size ends at its data (as a file system without fallocate leaves it):
+// the segment is filled past its data, and nothing changes.
 func TestZeroFillOnReopen(t *testing.T) {
 	dir := t.TempDir()
 	opts := Options{SegmentSize: 16 << 10, ZeroFill: true}
 	e := open(t, vfs.OS{}, dir, Options{SegmentSize: opts.SegmentSize})
 	m := newModel()
 	appendMany(t, e, m, 10, 3)
-	active := segmentName(dir, e.Stats().ActiveSegment)
+	st := e.Stats()
+	active := segmentName(dir, st.ActiveSegment)
 	ok(t, e.Close())
-	if fi, err := os.Stat(active); err != nil || fi.Size() >= opts.SegmentSize {
-		t.Fatalf("unfilled active segment: %v, %v", fi, err)
-	}
+	ok(t, os.Truncate(active, st.Segments[len(st.Segments)-1].Size))
 	e = open(t, vfs.OS{}, dir, opts)
 	if fi, err := os.Stat(active); err != nil || fi.Size() != opts.SegmentSize {
 		t.Fatalf("active segment after a filling reopen: %v, %v", fi, err)
@@ -135,5 +135,33 @@ func TestPrepareFailure(t *testing.T) {
 	fs.Crash()
 	e = open(t, fs, "/d", opts)
 	defer e.Close()
+	m.check(t, e.Group(1))
+}
+
+// TestSegmentsExtendedToFullSize: on the OS's files every segment's size is
+// SegmentSize from its creation on (appends never change it), and the
+// unwritten rest reads as the end of the data on reopen.
+func TestSegmentsExtendedToFullSize(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentSize: 16 << 10}
+	e := open(t, vfs.OS{}, dir, opts)
+	m := newModel()
+	appendMany(t, e, m, 300, 8)
+	st := e.Stats()
+	if len(st.Segments) < 3 {
+		t.Fatalf("only %d segments", len(st.Segments))
+	}
+	for _, s := range st.Segments {
+		fi, err := os.Stat(segmentName(dir, s.Seq))
+		ok(t, err)
+		if fi.Size() != opts.SegmentSize {
+			t.Fatalf("segment %d: file of %d bytes holding %d, want %d", s.Seq, fi.Size(), s.Size, opts.SegmentSize)
+		}
+	}
+	ok(t, e.Close())
+	e = open(t, vfs.OS{}, dir, opts)
+	defer e.Close()
+	m.check(t, e.Group(1))
+	appendMany(t, e, m, 10, 3)
 	m.check(t, e.Group(1))
 }

@@ -144,8 +144,8 @@ func (e *Engine) openActive(res scanResult) error {
 			return fmt.Errorf("logengine: sync %s: %w", s.name, err)
 		}
 	}
-	if rest := e.opts.SegmentSize - s.size; rest > 0 {
-		if err := f.Preallocate(s.size, rest); err != nil {
+	if s.size < e.opts.SegmentSize {
+		if err := e.reserve(f, s.size); err != nil {
 			return fmt.Errorf("logengine: preallocate %s: %w", s.name, err)
 		}
 	}

@@ -128,7 +128,7 @@ func (e *Engine) recycle(name string, seq uint64) (vfs.File, *segment, error) {
 	}
 	// Blocks the previous life allocated stay; this reserves any it did
 	// not reach (a segment rolled early).
-	if err := f.Preallocate(0, e.opts.SegmentSize); err != nil {
+	if err := e.reserve(f, 0); err != nil {
 		return fail("preallocate", name, err)
 	}
 	if _, err := f.WriteAt(appendHeader(nil, seq), 0); err != nil {

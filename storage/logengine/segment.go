@@ -67,7 +67,7 @@ func (e *Engine) createSegment(seq uint64) (vfs.File, *segment, error) {
 		f.Close()
 		return nil, nil, fmt.Errorf("%s %s: %w", op, s.name, err)
 	}
-	if err := f.Preallocate(0, e.opts.SegmentSize); err != nil {
+	if err := e.reserve(f, 0); err != nil {
 		return fail("preallocate", err)
 	}
 	if err := e.fillZeros(f, 0, e.opts.SegmentSize, nil); err != nil {
@@ -89,4 +89,23 @@ func (e *Engine) createSegment(seq uint64) (vfs.File, *segment, error) {
 	s.rf = rf
 	s.size, s.salt = headerSize, saltOf(seq)
 	return f, s, nil
+}
+
+// reserve preallocates a segment file's blocks from off to SegmentSize and,
+// where the file can (vfs.Extender), raises its size to SegmentSize
+// without writing: appends then stay inside the size, so the fdatasync of
+// a small round commits no size change (measured: 128-byte appends synced
+// in ~100 µs instead of ~150 µs on ext4). What lies past the data reads as
+// zeros, the end of the data, as in a preallocated file. With ZeroFill the
+// fill sets the size instead, so that a file's size keeps saying how far
+// it was filled (Open fills an active segment from its size on).
+func (e *Engine) reserve(f vfs.File, off int64) error {
+	if err := f.Preallocate(off, e.opts.SegmentSize-off); err != nil {
+		return err
+	}
+	_, fills := f.(vfs.ZeroFiller)
+	if x, ok := f.(vfs.Extender); ok && !(fills && e.opts.ZeroFill) {
+		return x.Extend(e.opts.SegmentSize)
+	}
+	return nil
 }

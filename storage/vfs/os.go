@@ -25,6 +25,11 @@ func (f osFile) Sync() error { return fdatasync(f.File) }
 
 func (f osFile) Preallocate(off, length int64) error { return preallocate(f.File, off, length) }
 
+var _ Extender = osFile{}
+
+// Extend implements Extender.
+func (f osFile) Extend(size int64) error { return extend(f.File, size) }
+
 // zeroChunk is how many zeros one write of ZeroFill carries: big enough
 // that the fill is sequential and cheap per byte, small enough that a stop
 // is noticed within a millisecond or so.
@@ -126,3 +131,8 @@ func Fdatasync(f *os.File) error { return fdatasync(f) }
 // changing its size; a no-op where the file system or OS cannot. It is
 // what OS files' Preallocate does.
 func PreallocateKeepSize(f *os.File, off, length int64) error { return preallocate(f, off, length) }
+
+// Extend reserves blocks for [0, size) of f and makes its size at least
+// size, without writing (see Extender); a no-op where the file system or
+// OS cannot. It is what OS files' Extend does.
+func Extend(f *os.File, size int64) error { return extend(f, size) }

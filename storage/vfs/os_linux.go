@@ -21,8 +21,17 @@ func fdatasync(f *os.File) error {
 // File systems without fallocate support make it a no-op.
 func preallocate(f *os.File, off, length int64) error {
 	const keepSize = 0x1
+	return fallocate(f, keepSize, off, length)
+}
+
+// extend reserves blocks for [0, size) and raises the size to at least
+// size (fallocate's default mode never shrinks a file).
+func extend(f *os.File, size int64) error { return fallocate(f, 0, 0, size) }
+
+// fallocate calls fallocate(2), retrying on EINTR; unsupported is a no-op.
+func fallocate(f *os.File, mode uint32, off, length int64) error {
 	for {
-		err := syscall.Fallocate(int(f.Fd()), keepSize, off, length)
+		err := syscall.Fallocate(int(f.Fd()), mode, off, length)
 		switch {
 		case errors.Is(err, syscall.EINTR):
 			continue

