@@ -48,9 +48,9 @@
 //
 // The log file holds the batches' bytes back to back (records
 // [len u32][payload], no framing, no checksums). It is preallocated to
-// 256 MiB with fallocate(FALLOC_FL_KEEP_SIZE), as raftkit's log engine
-// preallocates its segments, so that fdatasync commits data (and the file
-// size) rather than block allocation; where fallocate is unsupported, or off
+// 256 MiB with fallocate, size included, as raftkit's log engine
+// preallocates its segments, so that fdatasync commits data rather than
+// block allocation or a new size; where fallocate is unsupported, or off
 // Linux, there is no preallocation (and f.Sync stands in for fdatasync off
 // Linux). When the next batch would cross the 256 MiB mark the log wraps
 // to offset 0 and overwrites the oldest batches. The rule depends only on

@@ -16,11 +16,12 @@ const logName = "baseline.log"
 // not fit. Only its disk goroutine uses it (no locking).
 //
 // Why preallocate and wrap: an append that extends a file must also allocate
-// blocks, and fdatasync then has to commit that allocation along with the
-// data. Reserving the blocks up front (as raftkit's log engine does for its
-// segments) and never writing past the reserved capacity keeps every
-// fdatasync to the cost of the data (and, with FALLOC_FL_KEEP_SIZE, the
-// file size), which is the irreducible work of a durable log. Nothing ever
+// blocks, and fdatasync then has to commit that allocation and the new size
+// along with the data. Reserving the blocks and the size up front (as
+// raftkit's log engine does for its segments) and never writing past the
+// capacity keeps every fdatasync to the cost of the data (and of marking
+// first-written blocks written), which is the irreducible work of a
+// durable log. Nothing ever
 // reads the file back, so overwriting old batches loses nothing.
 type logFile struct {
 	f    *os.File
@@ -41,7 +42,7 @@ func openLog(dir string, size int64) (*logFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := vfs.PreallocateKeepSize(f, 0, size); err != nil {
+	if err := vfs.Extend(f, size); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("baseline: preallocate %s: %w", f.Name(), err)
 	}
