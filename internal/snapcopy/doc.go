@@ -51,7 +51,9 @@
 // keeps Window chunk requests in flight, in file order, creating each file
 // as its first chunk is requested (so about Window files are open at
 // once). Each worker verifies its chunk's CRC32C and size, writes it with
-// WriteAt, and hands its CRC32C back; a file whose chunks are all written
+// WriteAt, starts the chunk's writeback where the file can
+// (vfs.WritebackStarter, so the commit's sync finds the data already on
+// its way to disk), and hands its CRC32C back; a file whose chunks are all written
 // has its CRC32C combined from theirs (crc.go) and compared with the
 // manifest, so nothing is read back. A failed call that may pass
 // (unreachable, connection lost, a deadline of the Caller's, a closed

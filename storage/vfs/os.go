@@ -27,6 +27,11 @@ func (f osFile) Preallocate(off, length int64) error { return preallocate(f.File
 
 var _ Extender = osFile{}
 
+var _ WritebackStarter = osFile{}
+
+// StartWriteback implements WritebackStarter.
+func (f osFile) StartWriteback(off, length int64) error { return startWriteback(f.File, off, length) }
+
 // Extend implements Extender.
 func (f osFile) Extend(size int64) error { return extend(f.File, size) }
 

@@ -41,3 +41,19 @@ func fallocate(f *os.File, mode uint32, off, length int64) error {
 		return err
 	}
 }
+
+// startWriteback starts writeback of the dirty pages of [off, off+length)
+// without waiting (SYNC_FILE_RANGE_WRITE); unsupported is a no-op.
+func startWriteback(f *os.File, off, length int64) error {
+	const syncFileRangeWrite = 0x2
+	for {
+		err := syscall.SyncFileRange(int(f.Fd()), off, length, syncFileRangeWrite)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOSYS), errors.Is(err, syscall.ESPIPE):
+			return nil
+		}
+		return err
+	}
+}

@@ -193,3 +193,30 @@ func TestOSExtend(t *testing.T) {
 		t.Fatal("Extend changed the data or left non-zero bytes past it")
 	}
 }
+
+// TestOSStartWriteback: starting writeback of written, unwritten and
+// beyond-the-end ranges succeeds and changes no data.
+func TestOSStartWriteback(t *testing.T) {
+	f, err := OS{}.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	data := []byte("durable only after Sync")
+	if _, err := f.WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	ws, ok := f.(WritebackStarter)
+	if !ok {
+		t.Fatal("OS files do not implement WritebackStarter")
+	}
+	for _, r := range [][2]int64{{0, int64(len(data))}, {0, 1 << 20}, {1 << 30, 4096}} {
+		if err := ws.StartWriteback(r[0], r[1]); err != nil {
+			t.Fatalf("StartWriteback(%d, %d): %v", r[0], r[1], err)
+		}
+	}
+	b := make([]byte, len(data))
+	if _, err := f.ReadAt(b, 0); err != nil || string(b) != string(data) {
+		t.Fatalf("read back %q, %v", b, err)
+	}
+}

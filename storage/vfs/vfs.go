@@ -85,5 +85,17 @@ type Extender interface {
 	Extend(size int64) error
 }
 
+// WritebackStarter is implemented by Files that can start writing a range
+// of dirty pages to disk without waiting for it (the OS's on Linux, with
+// sync_file_range). A writer of a large file that it will sync at the end
+// starts writeback as it goes, so the final sync finds little left to
+// write and the disk works while the writer still produces data. It makes
+// nothing durable: only Sync does.
+type WritebackStarter interface {
+	// StartWriteback starts writeback of [off, off+length); a no-op where
+	// the OS cannot.
+	StartWriteback(off, length int64) error
+}
+
 // ErrStopped is what ZeroFill returns when its stop channel closed first.
 var ErrStopped = errors.New("vfs: stopped")
