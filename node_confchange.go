@@ -98,12 +98,15 @@ func (n *Node) proposeConf(ctx context.Context, target Configuration) error {
 		cc.Addrs = append(cc.Addrs, raftpb.PeerAddr{ID: p.ID, Addr: p.Addr})
 		addrs[p.ID] = p.Addr
 	}
-	index, err := n.proposeConfRetrying(ctx, cc, addrs)
+	index, term, err := n.proposeConfRetrying(ctx, cc, addrs)
 	if err != nil {
 		return err
 	}
 	want := raftpb.ConfState{Voters: cc.Voters, Learners: cc.Learners}
 	if err := n.waitApplied(ctx, index); err != nil {
+		return err
+	}
+	if err := n.checkConfEntryKept(ctx, index, term); err != nil {
 		return err
 	}
 	for {
@@ -126,39 +129,40 @@ func (n *Node) proposeConf(ctx context.Context, target Configuration) error {
 // settle by themselves — a new leader that has not yet committed an entry
 // of its term, a joint configuration the leader is leaving — are retried
 // every tick for up to an election timeout; after that ErrBusy is returned.
-func (n *Node) proposeConfRetrying(ctx context.Context, cc raftpb.ConfChange, addrs map[uint64]string) (uint64, error) {
+func (n *Node) proposeConfRetrying(ctx context.Context, cc raftpb.ConfChange, addrs map[uint64]string) (index, term uint64, err error) {
 	deadline := time.Now().Add(time.Duration(n.opts.ElectionTicks) * n.host.opts.TickInterval)
 	tick := time.NewTicker(n.host.opts.TickInterval)
 	defer tick.Stop()
 	for {
 		// The call may run after onWorker gave up on ctx: it publishes its
 		// results by closing ran, and they are read only then.
-		var index uint64
 		var busy bool
 		ran := make(chan struct{})
-		err := n.onWorker(ctx, func() error {
+		err = n.onWorker(ctx, func() error {
 			defer close(ran)
 			// Known before the entry's first AppendEntries leave this node.
 			n.learnAddrs(addrs)
 			var err error
+			// A leader appends its proposals in its current term.
 			index, err = n.w.rn.ProposeConfChange(cc)
+			term = n.w.rn.Term()
 			busy = errors.Is(err, core.ErrConfChangeBusy)
 			return n.confRefusal(err)
 		})
 		select {
 		case <-ran:
 		default:
-			return 0, err // the worker did not get to it: a timeout or a stop
+			return 0, 0, err // the worker did not get to it: a timeout or a stop
 		}
 		if !busy || time.Now().After(deadline) {
-			return index, err
+			return index, term, err
 		}
 		select {
 		case <-tick.C:
 		case <-n.stopped:
-			return 0, n.closedErr()
+			return 0, 0, n.closedErr()
 		case <-ctx.Done():
-			return 0, &Error{Code: CodeTimeout, Msg: "the configuration change stayed refused as busy until the deadline", Err: ctx.Err()}
+			return 0, 0, &Error{Code: CodeTimeout, Msg: "the configuration change stayed refused as busy until the deadline", Err: ctx.Err()}
 		}
 	}
 }
@@ -336,4 +340,27 @@ func (n *Node) ResetPeers(ctx context.Context, voters []Peer) error {
 		}
 		return nil
 	})
+}
+
+// checkConfEntryKept, called once this node has applied index, fails with
+// CodeLeaderChanged when the entry applied there is not the proposal's
+// (another term's): a new leader overwrote the proposal, which then never
+// takes effect, and waiting for its configuration would only run into the
+// caller's deadline. A compacted entry cannot be checked; the caller goes
+// on waiting for the configuration then.
+func (n *Node) checkConfEntryKept(ctx context.Context, index, term uint64) error {
+	var got uint64
+	var known bool
+	if err := n.onWorker(ctx, func() error {
+		t, err := n.w.lm.Term(index)
+		got, known = t, err == nil
+		return nil
+	}); err != nil {
+		return err
+	}
+	if known && got != term {
+		return &Error{Code: CodeLeaderChanged, Msg: fmt.Sprintf(
+			"the configuration change proposed at index %d in term %d was replaced by term %d's entry; it did not take effect", index, term, got)}
+	}
+	return nil
 }

@@ -59,7 +59,9 @@ func (n *Node) configuration(cs raftpb.ConfState) Configuration {
 // Errors: ErrNotLeader (with the leader's address when known), ErrBusy
 // while another change is in progress, ErrInvalid for a member
 // already voting, ErrTimeout when ctx ends or the catch-up takes longer
-// than CatchupTimeout (the change may still complete; look at Status).
+// than CatchupTimeout (the change may still complete; look at Status),
+// ErrLeaderChanged when a new leader's log replaced the proposed entry
+// (the change did not take effect; it may be retried).
 //
 // Concurrency: safe for concurrent use; one membership change runs at a
 // time per node, and the core refuses a second while one is unfinished.

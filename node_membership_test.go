@@ -349,3 +349,45 @@ func TestReadContextsDifferAcrossRestarts(t *testing.T) {
 		t.Fatalf("read contexts start at %d, then %d after a restart", first, again)
 	}
 }
+
+// TestMembershipCallFailsFastWhenItsEntryIsOverwritten: a leader cut off
+// right after accepting RemovePeer loses its entry to the next leader's
+// log; once it rejoins and applies that index, the call reports
+// ErrLeaderChanged (the change did not take effect) instead of waiting for
+// the caller's deadline, and the configuration is unchanged.
+func TestMembershipCallFailsFastWhenItsEntryIsOverwritten(t *testing.T) {
+	c := newTestCluster(t, 3, 1)
+	c.startAll()
+	for attempt := 1; ; attempt++ {
+		c.applyN(0, 3, fmt.Sprintf("before-%d", attempt))
+		l := c.leader(0)
+		victim := (l + 1) % 3
+		c.net.Isolate(c.addrs[l])
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		errc := make(chan error, 1)
+		go func() { errc <- c.node(l, 0).RemovePeer(ctx, uint64(victim+1)) }()
+		waitFor(t, "the cut-off leader to step down and another to lead", func() bool {
+			if c.node(l, 0).IsLeader() {
+				return false
+			}
+			for i := range 3 {
+				if i != l && c.node(i, 0).IsLeader() {
+					return true
+				}
+			}
+			return false
+		})
+		c.applyN(0, 3, fmt.Sprintf("after-%d", attempt))
+		c.net.Heal()
+		err := <-errc
+		cancel()
+		if errors.Is(err, ErrNotLeader) && attempt < 3 {
+			continue // it stepped down before the worker took the call
+		}
+		if !errors.Is(err, ErrLeaderChanged) {
+			t.Fatalf("RemovePeer whose entry was overwritten: %v, want ErrLeaderChanged", err)
+		}
+		break
+	}
+	c.waitVoters([]uint64{1, 2, 3}, nil)
+}
