@@ -44,9 +44,13 @@ func (n *Node) changeConf(ctx context.Context, op string, mutate func(*Configura
 		return &Error{Code: CodeInvalidArgument, Msg: op + ": " + err.Error()}
 	}
 	n.log.Info("membership change", "op", op, "voters", peerIDs(target.Voters), "learners", peerIDs(target.Learners))
-	var fresh []Peer // new voters that are not learners yet
+	var fresh, promoted []Peer // new voters that are not learners yet; learners becoming voters
 	for _, p := range target.Voters {
-		if !slices.Contains(cur.Voters, p.ID) && !slices.Contains(cur.Learners, p.ID) {
+		switch {
+		case slices.Contains(cur.Voters, p.ID):
+		case slices.Contains(cur.Learners, p.ID):
+			promoted = append(promoted, p)
+		default:
 			fresh = append(fresh, p)
 		}
 	}
@@ -56,8 +60,14 @@ func (n *Node) changeConf(ctx context.Context, op string, mutate func(*Configura
 		if err := n.proposeConf(ctx, stage); err != nil {
 			return err
 		}
-		if err := n.catchUp(ctx, peerIDs(fresh)); err != nil {
-			n.rollBackLearners(cur, fresh)
+	}
+	// A learner that is far behind would stall the quorums it joins as
+	// much as a new member would: every new voter catches up first.
+	if len(fresh)+len(promoted) > 0 {
+		if err := n.catchUp(ctx, peerIDs(append(fresh, promoted...))); err != nil {
+			if len(fresh) > 0 {
+				n.rollBackLearners(cur, fresh)
+			}
 			return err
 		}
 	}

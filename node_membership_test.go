@@ -391,3 +391,26 @@ func TestMembershipCallFailsFastWhenItsEntryIsOverwritten(t *testing.T) {
 	}
 	c.waitVoters([]uint64{1, 2, 3}, nil)
 }
+
+// TestPromoteLearnerWaitsForCatchUp: a learner that has fallen behind (its
+// host is down) is not promoted: the catch-up a new voter goes through
+// applies to it too, and on timeout it stays a learner.
+func TestPromoteLearnerWaitsForCatchUp(t *testing.T) {
+	c := newTestCluster(t, 4, 1)
+	c.voters = 3
+	c.tune = func(o *NodeOptions) { o.CatchupTimeout, o.CatchupMarginEntries = 300*time.Millisecond, 5 }
+	c.startAll()
+	c.applyN(0, 10, "a")
+	ctx := ctxFor(t)
+	if err := c.node(c.leader(0), 0).AddLearners(ctx, []Peer{c.peer(3)}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitVoters([]uint64{1, 2, 3}, []uint64{4})
+	c.stop(3)
+	c.applyN(0, 10, "b")
+	err := c.node(c.leader(0), 0).PromoteLearner(ctx, 4)
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "within 300ms") {
+		t.Fatalf("promoting a learner that is down: %v, want ErrTimeout after CatchupTimeout", err)
+	}
+	c.waitVoters([]uint64{1, 2, 3}, []uint64{4})
+}
