@@ -300,6 +300,7 @@ func cellCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var spec harness.CellSpec
 	spec.Flags(fs)
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole cell (replicas and clients) to this file")
+	memProfile := fs.String("memprofile", "", "write an allocation profile of the whole cell to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -318,6 +319,11 @@ func cellCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		spec.Dir = os.TempDir()
 	}
 	res := harness.RunCell(ctx, sys, spec)
+	if *memProfile != "" {
+		if err := writeAllocProfile(*memProfile); err != nil {
+			return err
+		}
+	}
 	if err := json.NewEncoder(stdout).Encode(res); err != nil {
 		return fmt.Errorf("print result: %w", err)
 	}
@@ -432,4 +438,17 @@ func startCPUProfile(name string) (func(), error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// writeAllocProfile writes the allocations made so far to name.
+func writeAllocProfile(name string) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("-memprofile: %w", err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		return fmt.Errorf("-memprofile: %w", err)
+	}
+	return nil
 }
