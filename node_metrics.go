@@ -20,6 +20,7 @@ type groupMetrics struct {
 	term, role, commit, applied                              metrics.Gauge
 	leaderChanges, preVotes, elections, won, proposals, busy metrics.Counter
 	applyBatch, appendLatency, readLatency                   metrics.Histogram
+	readForwardRetries                                       metrics.Counter
 	snapSaves, snapSaveBytes, snapInstalls, snapInstallBytes metrics.Counter
 
 	followers map[uint64]followerMetrics
@@ -40,8 +41,8 @@ func newGroupMetrics(sink metrics.Sink, group, node uint64) *groupMetrics {
 		elections: sink.Counter(metrics.Elections, l...), won: sink.Counter(metrics.ElectionsWon, l...),
 		proposals: sink.Counter(metrics.Proposals, l...), busy: sink.Counter(metrics.BusyRejected, l...),
 		applyBatch: sink.Histogram(metrics.ApplyBatch, l...), appendLatency: sink.Histogram(metrics.AppendLatency, l...),
-		readLatency: sink.Histogram(metrics.ReadLatency, l...),
-		snapSaves:   sink.Counter(metrics.SnapSaves, l...), snapSaveBytes: sink.Counter(metrics.SnapSaveBytes, l...),
+		readLatency: sink.Histogram(metrics.ReadLatency, l...), readForwardRetries: sink.Counter(metrics.ReadForwards, l...),
+		snapSaves: sink.Counter(metrics.SnapSaves, l...), snapSaveBytes: sink.Counter(metrics.SnapSaveBytes, l...),
 		snapInstalls: sink.Counter(metrics.SnapInstalls, l...), snapInstallBytes: sink.Counter(metrics.SnapInstBytes, l...),
 		followers: map[uint64]followerMetrics{},
 	}

@@ -36,7 +36,8 @@ const (
 // node's state machine has applied every entry committed before the call
 // began, so a read of the state machine from then on observes every write
 // acknowledged before it. It returns the read index. On a follower or
-// learner the leader is asked for the index and the node waits for its own
+// learner the leader is asked for the index (again every election timeout
+// until it answers: a forward may be lost) and the node waits for its own
 // apply loop to reach it; the leader serves reads only once it has
 // committed an entry of its own term.
 //
@@ -70,23 +71,50 @@ func (n *Node) ReadIndex(ctx context.Context, mode ReadMode) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var index uint64
-	select {
-	case res := <-r.indexed:
-		if res.err != nil {
-			return 0, res.err
-		}
-		index = res.index
-	case <-n.stopped:
-		return 0, n.closedErr()
-	case <-ctx.Done():
-		return 0, &Error{Code: CodeTimeout, Msg: "waiting for the read index", Err: ctx.Err()}
+	index, err := n.awaitReadIndex(ctx, r)
+	if err != nil {
+		return 0, err
 	}
 	if err := n.waitApplied(ctx, index); err != nil {
 		return 0, err
 	}
 	n.met.readLatency.Observe(time.Since(start).Seconds())
 	return index, nil
+}
+
+// awaitReadIndex waits for the core's answer to read r. A follower's read
+// travels to the leader as one message, which a lossy link or a leader not
+// yet able to serve reads may drop without a word: every election timeout
+// without an answer, a follower forwards the read again (to the leader it
+// knows then). Any answer is good: each confirms leadership after the read
+// began.
+func (n *Node) awaitReadIndex(ctx context.Context, r *pendingRead) (uint64, error) {
+	again := time.NewTicker(time.Duration(n.opts.ElectionTicks) * n.host.opts.TickInterval)
+	defer again.Stop()
+	for {
+		select {
+		case res := <-r.indexed:
+			return res.index, res.err
+		case <-again.C:
+			err := n.onWorker(ctx, func() error {
+				if n.w.rn.Role() == core.RoleLeader {
+					return nil // the leader's own reads are never lost
+				}
+				n.met.readForwardRetries.Add(1)
+				if err := n.w.rn.ReadIndex(r.id, false); err != nil {
+					return n.readRefusal(err)
+				}
+				return nil
+			})
+			if err != nil {
+				return 0, err
+			}
+		case <-n.stopped:
+			return 0, n.closedErr()
+		case <-ctx.Done():
+			return 0, &Error{Code: CodeTimeout, Msg: "waiting for the read index", Err: ctx.Err()}
+		}
+	}
 }
 
 // readRefusal turns the core's refusal of a read into a raftkit error.

@@ -91,3 +91,40 @@ func TestReadIndexWithoutQuorum(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowerReadSurvivesALostForward: a follower's read whose forward to
+// the leader is lost (the link between them is cut when it leaves) is
+// forwarded again after an election timeout and completes once the link
+// is back, well before the caller's deadline.
+func TestFollowerReadSurvivesALostForward(t *testing.T) {
+	c := newTestCluster(t, 3, 1)
+	c.startAll()
+	c.applyN(0, 5, "a")
+	l := c.leader(0)
+	f := (l + 1) % 3
+	fn := c.node(f, 0)
+	c.net.Partition(c.addrs[f], c.addrs[l])
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := fn.ReadIndex(ctx, ReadSafe)
+		done <- err
+	}()
+	waitFor(t, "the read to be pending", func() bool {
+		fn.reads.mu.Lock()
+		defer fn.reads.mu.Unlock()
+		return len(fn.reads.pending) > 0
+	})
+	// Two calls through the worker: the Ready that carried the forward
+	// (into the cut link) has been handled by the time they return.
+	for range 2 {
+		if err := fn.onWorker(ctx, func() error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.net.Heal()
+	if err := <-done; err != nil {
+		t.Fatalf("follower read after its forward was lost: %v", err)
+	}
+}

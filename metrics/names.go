@@ -28,6 +28,7 @@ var (
 	ApplyBatch    = &Desc{Name: "raftkit_apply_batch_entries", Help: "Entries per batch handed to the state machine.", Labels: groupLabels, Buckets: batchBuckets}
 	AppendLatency = &Desc{Name: "raftkit_log_append_seconds", Help: "Time from handing a Ready's entries to the log until they are durable.", Labels: groupLabels, Buckets: latencyBuckets}
 	ReadLatency   = &Desc{Name: "raftkit_read_index_seconds", Help: "Time from a ReadIndex call until the read may proceed (safe and lease modes).", Labels: groupLabels, Buckets: latencyBuckets}
+	ReadForwards  = &Desc{Name: "raftkit_read_forward_retries_total", Help: "Reads this follower forwarded to the leader again after an election timeout without an answer.", Labels: groupLabels}
 	SnapSaves     = &Desc{Name: "raftkit_snapshot_saves_total", Help: "Snapshots this member saved.", Labels: groupLabels}
 	SnapSaveBytes = &Desc{Name: "raftkit_snapshot_save_bytes_total", Help: "Bytes of the snapshots this member saved.", Labels: groupLabels}
 	SnapInstalls  = &Desc{Name: "raftkit_snapshot_installs_total", Help: "Leader snapshots this member fetched and installed.", Labels: groupLabels}
@@ -53,7 +54,7 @@ var (
 // documentation.
 func All() []*Desc {
 	return []*Desc{Term, Role, CommitIndex, AppliedIndex, LeaderChanges, PreVotes, Elections, ElectionsWon,
-		Proposals, BusyRejected, ApplyBatch, AppendLatency, ReadLatency, SnapSaves, SnapSaveBytes, SnapInstalls,
+		Proposals, BusyRejected, ApplyBatch, AppendLatency, ReadLatency, ReadForwards, SnapSaves, SnapSaveBytes, SnapInstalls,
 		SnapInstBytes, FollowerMatch, FollowerLag, FollowerInflight, LogBytes, LogFsyncs, LogFsyncTime,
 		FramesOut, FramesIn, BytesOut, BytesIn, Dials, DialFailures, DroppedSends}
 }
