@@ -18,8 +18,6 @@ import (
 	"fmt"
 	"path"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/raftkit/raftkit/storage/vfs"
 )
@@ -31,14 +29,7 @@ func freeName(dir string, seq uint64) string {
 }
 
 // parseFreeName returns the old seq of a free file name (base name only).
-func parseFreeName(name string) (uint64, bool) {
-	digits, ok := strings.CutSuffix(name, ".free")
-	if !ok || len(digits) != 20 {
-		return 0, false
-	}
-	seq, err := strconv.ParseUint(digits, 10, 64)
-	return seq, err == nil
-}
+func parseFreeName(name string) (uint64, bool) { return parseSeqName(name, ".free") }
 
 // loadFreeFiles lists the free files an earlier run left, keeping up to
 // RecycleSegments of them (oldest first) and removing the rest. Called by

@@ -36,8 +36,12 @@ func segmentName(dir string, seq uint64) string {
 }
 
 // parseSegmentName returns the seq of a segment file name (base name only).
-func parseSegmentName(name string) (uint64, bool) {
-	digits, ok := strings.CutSuffix(name, ".log")
+func parseSegmentName(name string) (uint64, bool) { return parseSeqName(name, ".log") }
+
+// parseSeqName returns the seq of a file named "<20-digit seq><suffix>"
+// (base name only); seq 0 is never used.
+func parseSeqName(name, suffix string) (uint64, bool) {
+	digits, ok := strings.CutSuffix(name, suffix)
 	if !ok || len(digits) != 20 {
 		return 0, false
 	}
