@@ -257,6 +257,9 @@ func (r *Raft) confChanged() {
 		if r.leadTransferee != raftpb.None && !r.isIncomingVoter(r.leadTransferee) {
 			r.logger.Info("leadership transfer abandoned: the transferee is leaving", "to", r.leadTransferee)
 			r.leadTransferee = raftpb.None
+			// As when a transfer times out: a MsgTimeoutNow may be in
+			// flight, and the election it starts ignores leases.
+			r.read.leaseRevoked = true
 		}
 	}
 }
