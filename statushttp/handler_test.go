@@ -85,14 +85,16 @@ func TestStatusReportsEveryMember(t *testing.T) {
 	defer srv.Close()
 
 	var rep Report
-	testutil.WaitFor(t, 10*time.Second, "every member's status with a leader", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "every member's status with a leader and a commit index", func() bool {
 		rep = getReport(t, srv.URL)
 		if len(rep.Groups) != 1 || len(rep.Groups[0].Members) != 3 {
 			return false
 		}
 		leaders := 0
 		for _, m := range rep.Groups[0].Members {
-			if m.Status == nil {
+			// A follower learns the commit index of the increment
+			// startCluster made with the next message from the leader.
+			if m.Status == nil || m.Status.CommitIndex == 0 {
 				return false
 			}
 			if m.Status.Role == "Leader" {
