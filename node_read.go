@@ -87,15 +87,20 @@ func (n *Node) ReadIndex(ctx context.Context, mode ReadMode) (uint64, error) {
 // yet able to serve reads may drop without a word: every election timeout
 // without an answer, a follower forwards the read again (to the leader it
 // knows then). Any answer is good: each confirms leadership after the read
-// began.
+// began. A leader's own reads are never lost (a leader change fails every
+// pending read), so they wait without a timer.
 func (n *Node) awaitReadIndex(ctx context.Context, r *pendingRead) (uint64, error) {
-	again := time.NewTicker(time.Duration(n.opts.ElectionTicks) * n.host.opts.TickInterval)
-	defer again.Stop()
+	var again <-chan time.Time // nil: never fires
+	if !n.IsLeader() {
+		t := time.NewTicker(time.Duration(n.opts.ElectionTicks) * n.host.opts.TickInterval)
+		defer t.Stop()
+		again = t.C
+	}
 	for {
 		select {
 		case res := <-r.indexed:
 			return res.index, res.err
-		case <-again.C:
+		case <-again:
 			err := n.onWorker(ctx, func() error {
 				if n.w.rn.Role() == core.RoleLeader {
 					return nil // the leader's own reads are never lost

@@ -104,12 +104,9 @@ func (e *Engine) createSegment(seq uint64) (vfs.File, *segment, error) {
 // fill sets the size instead, so that a file's size keeps saying how far
 // it was filled (Open fills an active segment from its size on).
 func (e *Engine) reserve(f vfs.File, off int64) error {
-	if err := f.Preallocate(off, e.opts.SegmentSize-off); err != nil {
-		return err
-	}
 	_, fills := f.(vfs.ZeroFiller)
 	if x, ok := f.(vfs.Extender); ok && !(fills && e.opts.ZeroFill) {
-		return x.Extend(e.opts.SegmentSize)
+		return x.Extend(e.opts.SegmentSize) // reserves [0, SegmentSize) too
 	}
-	return nil
+	return f.Preallocate(off, e.opts.SegmentSize-off)
 }
